@@ -1,0 +1,51 @@
+#pragma once
+// The HEAR frontend (reference §1): normalized log-mel (128 x T) and normalized log-power
+// (513 x T), T = floor(S / 160) + 1.
+//
+// Unlike the reference, the per-clip statistics (DC mean, z-norm mean/std) use only each clip's
+// valid samples/frames, so a clip's features are identical alone or padded inside a batch.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace hear::audio {
+
+struct FrontendOptions {
+  int sample_rate = 16000;
+  int n_fft = 1024;
+  int win_length = 400;  // periodic Hann, centred in the n_fft frame
+  int hop_length = 160;
+  int n_mels = 128;   // HTK mel, f_min 0, f_max sample_rate / 2, no area normalization
+  double eps = 1e-6;  // log(x + eps) and (x - mean) / (std + eps)
+};
+
+struct Features {
+  at::Tensor log_mel;    // (B, n_mels, T) float32, zero beyond each clip's length
+  at::Tensor log_power;  // (B, n_fft / 2 + 1, T) float32, zero beyond each clip's length
+  at::Tensor lengths;    // (B,) int64 frame counts, floor(samples / hop) + 1
+};
+
+class Frontend {
+ public:
+  explicit Frontend(FrontendOptions options = {});
+
+  // waveforms: (B, S) float32 at options.sample_rate; lengths: (B,) int64 valid samples.
+  // Runs on the waveforms' device.
+  Features operator()(const at::Tensor& waveforms, const at::Tensor& lengths) const;
+
+  // One clip (S,) -> features with B = 1.
+  Features operator()(const at::Tensor& waveform) const;
+
+  // floor(samples / hop) + 1
+  int64_t num_frames(int64_t samples) const { return samples / options_.hop_length + 1; }
+
+  const FrontendOptions& options() const { return options_; }
+  const at::Tensor& mel_filterbank() const { return mel_fb_; }  // (n_fft / 2 + 1, n_mels)
+
+ private:
+  FrontendOptions options_;
+  at::Tensor window_;  // (n_fft,) periodic Hann(win_length) zero-padded to the frame centre
+  at::Tensor mel_fb_;
+};
+
+}  // namespace hear::audio

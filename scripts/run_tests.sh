@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command: install dependencies, build, run the whole test suite with ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup.sh
+t0=$(date +%s)
+bash scripts/build.sh
+t1=$(date +%s)
+# Each test process uses one intra-op thread; ctest runs two at a time.
+OMP_NUM_THREADS=1 ctest --preset release -j"${HEAR_JOBS:-$(nproc)}"
+t2=$(date +%s)
+echo "timing: setup $((t0 - start)) s, build $((t1 - t0)) s, tests $((t2 - t1)) s"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the build, the tests and the main job need. Idempotent: when all
+# packages are present it does nothing (no apt-get update, no network).
+# Only Debian `main` is needed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache git
+  libtorch-dev          # LibTorch 1.13 (CPU)
+  libopenblas0-openmp   # without it Debian's torch falls back to the reference BLAS (~18x slower);
+                        # the -pthread flavour ignores at::set_num_threads
+  libsndfile1-dev libsoxr-dev
+  libyaml-cpp-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev googletest
+  python3 python3-numpy python3-torch python3-torchaudio python3-matplotlib
+  sox espeak-ng
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,33 @@
+#pragma once
+// Helpers shared by the tests: golden-data paths and self-removing temporary directories.
+#include <ATen/core/Tensor.h>
+
+#include <filesystem>
+#include <string>
+
+namespace hear::test {
+
+// tests/data/<name>
+std::filesystem::path data_path(const std::string& name);
+
+// A fresh directory under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// max |a - b| as a double (shapes must match; throws otherwise).
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+
+// Runs a shell command, returns its exit status (stdout/stderr captured into `output` if given).
+int run_command(const std::string& command, std::string* output = nullptr);
+
+}  // namespace hear::test
