@@ -3,11 +3,11 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
-#include <sys/wait.h>
 
 namespace hear::test {
 

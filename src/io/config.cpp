@@ -163,7 +163,9 @@ void set_from_yaml(ConfigSchema::Field& f, const YAML::Node& value, const std::s
     } else {
       if (!value.IsScalar()) {
         throw Error("config key '" + key + "': expected a " + f.type + " value, got a " +
-                    (value.IsMap() ? "mapping" : value.IsSequence() ? "list" : "null"));
+                    (value.IsMap()        ? "mapping"
+                     : value.IsSequence() ? "list"
+                                          : "null"));
       }
       f.set(value.Scalar());
     }
@@ -271,7 +273,7 @@ void describe_node(const ConfigSchema& schema, const std::string& prefix, std::o
 }  // namespace
 
 static ConfigSchema::Field make_field(const std::string& name, const std::string& doc,
-                               const std::string& type, bool is_list) {
+                                      const std::string& type, bool is_list) {
   ConfigSchema::Field f;
   f.name = name;
   f.doc = doc;
@@ -444,7 +446,9 @@ void apply_override(ConfigSchema& schema, const std::string& assignment) {
   }
 }
 
-void validate(const ConfigSchema& schema) { validate_node(schema, ""); }
+void validate(const ConfigSchema& schema) {
+  validate_node(schema, "");
+}
 
 std::string dump_yaml(const ConfigSchema& schema) {
   YAML::Emitter out;

@@ -28,8 +28,7 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& byt
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec) {
-      throw Error("cannot create directory '" + path.parent_path().string() +
-                  "': " + ec.message());
+      throw Error("cannot create directory '" + path.parent_path().string() + "': " + ec.message());
     }
   }
   fs::path tmp = path;

@@ -13,12 +13,18 @@ namespace {
 
 const char* descr_of(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "<f4";
-    case at::kDouble: return "<f8";
-    case at::kLong: return "<i8";
-    case at::kInt: return "<i4";
-    case at::kBool: return "|b1";
-    default: throw Error(std::string("npy: unsupported dtype ") + c10::toString(t));
+    case at::kFloat:
+      return "<f4";
+    case at::kDouble:
+      return "<f8";
+    case at::kLong:
+      return "<i8";
+    case at::kInt:
+      return "<i4";
+    case at::kBool:
+      return "|b1";
+    default:
+      throw Error(std::string("npy: unsupported dtype ") + c10::toString(t));
   }
 }
 
@@ -69,7 +75,8 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& source) {
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) throw fail("truncated header");
     header_len = 0;
-    for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
     offset = 12;
   } else {
     throw fail("unsupported format version " + std::to_string(major));
@@ -82,7 +89,8 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& source) {
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) {
     throw fail("Fortran-ordered arrays are not supported");
   }
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw fail("no shape");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
+    throw fail("no shape");
   std::vector<int64_t> shape;
   const std::string dims = m[1];
   std::regex num("\\d+");

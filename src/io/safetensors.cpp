@@ -25,9 +25,9 @@ struct DtypeInfo {
 };
 
 constexpr DtypeInfo kDtypes[] = {
-    {"F64", at::kDouble, 8}, {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2},
-    {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8}, {"I32", at::kInt, 4},
-    {"I16", at::kShort, 2}, {"I8", at::kChar, 1},    {"U8", at::kByte, 1},
+    {"F64", at::kDouble, 8},    {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2},
+    {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8},  {"I32", at::kInt, 4},
+    {"I16", at::kShort, 2},     {"I8", at::kChar, 1},   {"U8", at::kByte, 1},
     {"BOOL", at::kBool, 1},
 };
 
@@ -64,7 +64,8 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
   auto fail = [&](const std::string& what) -> Error {
     return Error("safetensors file '" + source + "': " + what);
   };
-  if (bytes.size() < 8) throw fail("too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < 8)
+    throw fail("too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
   const uint64_t header_len = read_u64_le(bytes.data());
   if (header_len > kMaxHeaderBytes) {
     throw fail("header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
@@ -112,7 +113,8 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
     // The element count is checked against the byte range, so overflow is refused early.
     uint64_t numel = 1;
     for (const auto& d : js) {
-      if (!d.is_number_unsigned()) throw fail("tensor '" + key + "': shape has a non-natural entry");
+      if (!d.is_number_unsigned())
+        throw fail("tensor '" + key + "': shape has a non-natural entry");
       const uint64_t dim = d.get<uint64_t>();
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           (dim != 0 && numel > data_size / dim + 1)) {
@@ -134,9 +136,9 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
                  " bytes)");
     }
     if (numel > data_size || numel * static_cast<uint64_t>(e.dtype->bytes) != e.end - e.begin) {
-      throw fail("tensor '" + key + "': shape x dtype size (" +
-                 std::to_string(numel * e.dtype->bytes) + " bytes) does not match its byte range (" +
-                 std::to_string(e.end - e.begin) + " bytes)");
+      throw fail(
+          "tensor '" + key + "': shape x dtype size (" + std::to_string(numel * e.dtype->bytes) +
+          " bytes) does not match its byte range (" + std::to_string(e.end - e.begin) + " bytes)");
     }
     entries.push_back(std::move(e));
   }

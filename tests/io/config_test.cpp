@@ -74,7 +74,7 @@ TEST(Config, DefaultsYamlAndOverrides) {
 
 TEST(Config, DumpRoundTripsExactly) {
   ConfigTestRun c;
-  c.name = "x: y";  // needs quoting
+  c.name = "x: y";         // needs quoting
   c.train.lr = 0.1 + 0.2;  // not representable in few digits
   c.model.sizes = {};
   c.train.tags = {"with space", "q'uote"};

@@ -12,9 +12,12 @@ namespace {
 
 TEST(Npy, RoundTripsDtypesAndShapes) {
   test::TempDir dir;
-  std::vector<at::Tensor> cases = {torch::randn({3, 5}), torch::arange(4, torch::kLong),
-                                   torch::tensor({true, false}), torch::randn({2, 1, 3}).to(torch::kDouble),
-                                   torch::zeros({0}), torch::tensor(2.5f)};
+  std::vector<at::Tensor> cases = {torch::randn({3, 5}),
+                                   torch::arange(4, torch::kLong),
+                                   torch::tensor({true, false}),
+                                   torch::randn({2, 1, 3}).to(torch::kDouble),
+                                   torch::zeros({0}),
+                                   torch::tensor(2.5f)};
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto path = dir / ("c" + std::to_string(i) + ".npy");
     save_npy(path, cases[i]);

@@ -87,9 +87,10 @@ TEST(Safetensors, RejectsEachKindOfCorruption) {
                "out of the data range");
   expect_error(with_header(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", four),
                "non-natural");
-  expect_error(with_header(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})",
-                           four),
-               "larger than the file");
+  expect_error(
+      with_header(
+          R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})", four),
+      "larger than the file");
   expect_error(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                            std::string(8, '\0')),

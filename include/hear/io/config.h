@@ -38,11 +38,12 @@ class ConfigSchema {
   struct Field {
     std::string name;
     std::string doc;
-    std::string type;  // "int", "float", "bool", "string", "list[int]", "list[float]", "list[string]"
+    std::string
+        type;  // "int", "float", "bool", "string", "list[int]", "list[float]", "list[string]"
     bool is_list = false;
-    std::function<void(const std::string&)> set;                // scalar fields
+    std::function<void(const std::string&)> set;                    // scalar fields
     std::function<void(const std::vector<std::string>&)> set_list;  // list fields
-    std::function<std::vector<std::string>()> get;  // one element for scalars
+    std::function<std::vector<std::string>()> get;                  // one element for scalars
     std::optional<double> min, max;
     std::vector<std::string> choices;
   };

@@ -5,7 +5,8 @@
 //   then the raw little-endian tensor bytes. Offsets are relative to the end of the header.
 //
 // Reading validates everything before allocating: header length against the file size, JSON syntax,
-// dtype names, shape x dtype size against the byte range, ranges inside the data and not overlapping.
+// dtype names, shape x dtype size against the byte range, ranges inside the data and not
+// overlapping.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
