@@ -1,0 +1,84 @@
+#pragma once
+// Manifests: the list of audio clips a stage reads, as a tab-separated text file
+//
+//   path<TAB>duration_or_num_samples[<TAB>label]
+//
+// - `path`: absolute, or relative to the folder holding the manifest.
+// - second column: a value containing '.' is a duration in seconds ("2.5"); otherwise it is a
+//   sample count at 16 kHz ("40000"). Either way it is stored as samples at 16 kHz
+//   (seconds * 16000, rounded). The writer always writes sample counts.
+// - `label` (optional): a class name or number; an empty/missing label means unlabelled.
+// - An optional first line whose first column is `path` is a header and is skipped. Blank lines and
+//   lines starting with '#' are ignored.
+//
+// The length is a hint used for segmenting and bucketing; decoding reads the real file, so a file
+// whose rate is not 16 kHz can decode to a sample count that differs from it by a sample or two.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hear::data {
+
+constexpr int64_t kManifestSampleRate = 16000;
+
+struct ManifestEntry {
+  std::filesystem::path path;  // absolute or resolved against the manifest's folder
+  int64_t num_samples = 0;     // length at 16 kHz
+  std::string label;           // empty: unlabelled
+};
+
+struct ReadManifestOptions {
+  bool check_files = true;  // stat every path; missing files are an error listing them
+  bool allow_empty = false;
+};
+
+// Throws hear::Error naming the manifest and line ("m.tsv:12: ...") for malformed lines, bad
+// lengths, missing files (the first ones are listed, with their line numbers) and empty manifests.
+std::vector<ManifestEntry> read_manifest(const std::filesystem::path& manifest,
+                                         const ReadManifestOptions& options = {});
+
+// Writes a header line and one line per entry (sample counts). Paths under the manifest's folder
+// are written relative to it, others absolute. Written atomically. Throws for paths containing a
+// tab or newline.
+void write_manifest(const std::filesystem::path& manifest,
+                    const std::vector<ManifestEntry>& entries);
+
+struct ScanOptions {
+  std::vector<std::string> extensions = {"wav", "flac", "ogg", "opus", "mp3", "aiff", "aif", "au"};
+  bool recursive = true;
+  bool label_from_parent = false;  // label = name of the file's parent folder
+  bool skip_unreadable = true;     // unreadable files are logged and skipped; false: error
+};
+
+struct ScanResult {
+  std::vector<ManifestEntry> entries;  // sorted by path
+  std::vector<std::string> skipped;    // "path: reason" for unreadable files
+};
+
+// Finds audio files (extension match is case-insensitive) under `root` and probes their headers
+// (hear::audio::probe_audio) for their length, converted to 16 kHz and rounded down.
+ScanResult scan_directory(const std::filesystem::path& root, const ScanOptions& options = {});
+
+// Class names <-> indices 0..N-1. Names that are all integers sort numerically ("2" < "10"),
+// otherwise lexicographically; so numeric labels 0..N-1 keep their values as indices.
+class LabelMap {
+ public:
+  LabelMap() = default;
+  explicit LabelMap(std::vector<std::string> names);  // names in index order; must be unique
+  static LabelMap from_entries(const std::vector<ManifestEntry>& entries);
+
+  int64_t size() const { return static_cast<int64_t>(names_.size()); }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::string& name(int64_t index) const;
+  bool contains(const std::string& name) const { return index_.count(name) > 0; }
+  // Throws hear::Error naming the label when it is not in the map.
+  int64_t index(const std::string& name) const;
+
+ private:
+  std::vector<std::string> names_;
+  std::map<std::string, int64_t> index_;
+};
+
+}  // namespace hear::data

@@ -1,0 +1,91 @@
+#pragma once
+// Checkpoints: a directory
+//
+//   NAME/model.safetensors      parameters and buffers, keyed by the module's state_dict names
+//   NAME/optimizer.safetensors  AdamW state per parameter name: "<name>.step" (int64 scalar),
+//                               "<name>.exp_avg", "<name>.exp_avg_sq" (+ ".max_exp_avg_sq" with
+//                               amsgrad); parameters that never had a gradient have no entry
+//   NAME/state.yaml             TrainState below (RNG state as base64)
+//   NAME/config.yaml            the resolved config, as given
+//
+// Saving writes NAME.tmp/ completely, then renames NAME -> NAME.old, NAME.tmp -> NAME and removes
+// NAME.old, so NAME is always either the old or the new checkpoint. If a crash leaves only
+// NAME.old, loading falls back to it.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "hear/data/loader.h"
+#include "hear/io/safetensors.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class AdamW;
+}
+
+namespace hear::train {
+
+struct TrainState {
+  int64_t step = 0;             // optimizer steps completed (= the schedule position)
+  int64_t epoch = 0;            // epoch of the next batch
+  data::LoaderPosition loader;  // the next batch to train on
+  double lr = 0.0;              // learning rate of the last step (for reading only)
+  int64_t skipped_batches = 0;  // non-finite losses skipped so far
+  std::string best_metric;      // name of the metric `best` is chosen on ("" = none)
+  std::optional<double> best_value;
+  int64_t best_step = -1;
+  std::string torch_rng;                     // torch's default CPU generator state, base64
+  std::map<std::string, std::string> extra;  // stage-specific values (e.g. Gumbel temperature)
+};
+
+// Doubles in `extra` and state.yaml are written with 17 significant digits, so they round-trip.
+std::string format_double(double v);
+double parse_double(const std::string& text, const std::string& what);  // throws naming `what`
+
+std::string base64_encode(const std::string& bytes);
+std::string base64_decode(const std::string& text);  // throws hear::Error on bad input
+
+std::string get_torch_rng_state();  // base64 of the default CPU generator state
+void set_torch_rng_state(const std::string& base64);
+
+// Parameters then buffers (recursively), keyed by their dotted names.
+io::TensorMap module_state(const torch::nn::Module& module);
+// Copies tensors into the module's parameters/buffers (no grad). Shape mismatches are errors naming
+// the key; with `strict`, missing and unexpected keys are errors listing them. `source` names the
+// file in messages. Returns the keys of `tensors` that were not used.
+std::vector<std::string> load_module_state(torch::nn::Module& module, const io::TensorMap& tensors,
+                                           bool strict, const std::string& source);
+
+io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer, const torch::nn::Module& model);
+void load_optimizer_state(torch::optim::AdamW& optimizer, const torch::nn::Module& model,
+                          const io::TensorMap& tensors, const std::string& source);
+
+std::string train_state_to_yaml(const TrainState& state);
+TrainState train_state_from_yaml(const std::string& text, const std::string& source);
+
+// `optimizer` may be null (weights-only checkpoint, e.g. an export).
+void save_checkpoint(const std::filesystem::path& dir, const torch::nn::Module& model,
+                     const torch::optim::AdamW* optimizer, const TrainState& state,
+                     const std::string& config_yaml);
+
+struct LoadedCheckpoint {
+  std::filesystem::path dir;  // the directory actually read (NAME or NAME.old)
+  TrainState state;
+  std::string config_yaml;
+};
+
+// Restores the model (strict) and, when given, the optimizer. Does not touch the RNG: call
+// set_torch_rng_state(state.torch_rng) when resuming. Throws hear::Error naming the file at fault.
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
+                                 torch::optim::AdamW* optimizer);
+
+// NAME if it holds a checkpoint, else NAME.old if that does; throws naming NAME otherwise.
+std::filesystem::path resolve_checkpoint_dir(const std::filesystem::path& dir);
+
+}  // namespace hear::train

@@ -1,0 +1,225 @@
+#include "hear/data/manifest.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <sstream>
+
+#include "hear/audio/audio_file.h"
+#include "hear/error.h"
+#include "hear/io/file_util.h"
+
+namespace hear::data {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<std::string> manifest_split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (true) {
+    size_t tab = line.find('\t', begin);
+    out.push_back(line.substr(begin, tab == std::string::npos ? std::string::npos : tab - begin));
+    if (tab == std::string::npos) break;
+    begin = tab + 1;
+  }
+  return out;
+}
+
+bool manifest_all_digits(const std::string& s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// Seconds (with '.') or a 16 kHz sample count; returns false when the text is neither.
+bool manifest_parse_length(const std::string& text, int64_t& samples) {
+  if (text.find('.') != std::string::npos) {
+    try {
+      size_t used = 0;
+      double seconds = std::stod(text, &used);
+      if (used != text.size() || !std::isfinite(seconds) || seconds < 0) return false;
+      samples = std::llround(seconds * kManifestSampleRate);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  if (!manifest_all_digits(text) || text.size() > 18) return false;
+  samples = std::stoll(text);
+  return true;
+}
+
+std::string manifest_lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
+                                         const ReadManifestOptions& options) {
+  const std::string text = io::read_file(manifest);
+  const fs::path base = manifest.has_parent_path() ? manifest.parent_path() : fs::path(".");
+  std::vector<ManifestEntry> entries;
+  std::vector<std::string> missing;
+  size_t num_missing = 0;
+  std::istringstream in(text);
+  std::string line;
+  int64_t line_no = 0;
+  bool first_content_line = true;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto where = [&] { return manifest.string() + ":" + std::to_string(line_no) + ": "; };
+    if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
+    auto cols = manifest_split_tabs(line);
+    const bool header = first_content_line && manifest_lower(cols[0]) == "path";
+    first_content_line = false;
+    if (header) continue;
+    if (cols.size() < 2 || cols.size() > 3) {
+      throw Error(where() + "expected 2 or 3 tab-separated columns " +
+                  "(path, duration_or_num_samples[, label]), got " + std::to_string(cols.size()) +
+                  " in '" + line + "'");
+    }
+    if (cols[0].empty()) throw Error(where() + "empty path");
+    ManifestEntry e;
+    e.path = fs::path(cols[0]);
+    if (e.path.is_relative()) e.path = base / e.path;
+    if (!manifest_parse_length(cols[1], e.num_samples)) {
+      throw Error(where() + "bad duration_or_num_samples '" + cols[1] +
+                  "' (seconds need a '.', e.g. 2.0; sample counts are integers)");
+    }
+    if (cols.size() == 3) e.label = cols[2];
+    if (options.check_files) {
+      std::error_code ec;
+      if (!fs::is_regular_file(e.path, ec)) {
+        if (missing.size() < 10) missing.push_back(where() + e.path.string());
+        ++num_missing;
+      }
+    }
+    entries.push_back(std::move(e));
+  }
+  if (num_missing > 0) {
+    std::string msg = "manifest '" + manifest.string() + "': " + std::to_string(num_missing) +
+                      " listed file(s) do not exist:";
+    for (const auto& m : missing) msg += "\n  " + m;
+    if (num_missing > missing.size()) msg += "\n  ...";
+    throw Error(msg);
+  }
+  if (entries.empty() && !options.allow_empty) {
+    throw Error("manifest '" + manifest.string() + "' has no entries");
+  }
+  return entries;
+}
+
+void write_manifest(const fs::path& manifest, const std::vector<ManifestEntry>& entries) {
+  const fs::path base = fs::absolute(manifest).parent_path().lexically_normal();
+  const bool labelled = std::any_of(entries.begin(), entries.end(),
+                                    [](const ManifestEntry& e) { return !e.label.empty(); });
+  std::string out = labelled ? "path\tnum_samples\tlabel\n" : "path\tnum_samples\n";
+  for (const auto& e : entries) {
+    fs::path p = fs::absolute(e.path).lexically_normal();
+    fs::path rel = p.lexically_relative(base);
+    const bool under_base = !rel.empty() && *rel.begin() != "..";
+    std::string shown = under_base ? rel.generic_string() : p.string();
+    for (const std::string& field : {shown, e.label}) {
+      if (field.find_first_of("\t\n\r") != std::string::npos) {
+        throw Error("write_manifest('" + manifest.string() + "'): '" + field +
+                    "' contains a tab or newline");
+      }
+    }
+    if (e.num_samples < 0) {
+      throw Error("write_manifest('" + manifest.string() + "'): negative length for '" +
+                  e.path.string() + "'");
+    }
+    out += shown + "\t" + std::to_string(e.num_samples);
+    if (labelled) out += "\t" + e.label;
+    out += "\n";
+  }
+  io::write_file_atomic(manifest, out);
+}
+
+ScanResult scan_directory(const fs::path& root, const ScanOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw Error("scan: '" + root.string() + "' is not a directory");
+  std::vector<std::string> exts;
+  for (const auto& e : options.extensions) exts.push_back("." + manifest_lower(e));
+  std::vector<fs::path> files;
+  auto consider = [&](const fs::directory_entry& d) {
+    if (!d.is_regular_file()) return;
+    const std::string ext = manifest_lower(d.path().extension().string());
+    if (std::find(exts.begin(), exts.end(), ext) != exts.end()) files.push_back(d.path());
+  };
+  if (options.recursive) {
+    for (const auto& d :
+         fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink))
+      consider(d);
+  } else {
+    for (const auto& d : fs::directory_iterator(root)) consider(d);
+  }
+  std::sort(files.begin(), files.end());
+  ScanResult result;
+  for (const auto& f : files) {
+    try {
+      const auto info = audio::probe_audio(f);
+      ManifestEntry e;
+      e.path = f;
+      // Rounded down so that a crop computed from it never asks for samples past the end.
+      e.num_samples = static_cast<int64_t>(
+          std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
+      if (options.label_from_parent) e.label = f.parent_path().filename().string();
+      result.entries.push_back(std::move(e));
+    } catch (const Error& err) {
+      if (!options.skip_unreadable) throw;
+      spdlog::warn("scan: skipping {}", err.what());
+      result.skipped.push_back(f.string() + ": " + err.what());
+    }
+  }
+  return result;
+}
+
+LabelMap::LabelMap(std::vector<std::string> names) : names_(std::move(names)) {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (!index_.emplace(names_[i], static_cast<int64_t>(i)).second) {
+      throw Error("label map: duplicate label '" + names_[i] + "'");
+    }
+  }
+}
+
+LabelMap LabelMap::from_entries(const std::vector<ManifestEntry>& entries) {
+  std::vector<std::string> names;
+  for (const auto& e : entries) {
+    if (!e.label.empty()) names.push_back(e.label);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  const bool numeric = std::all_of(names.begin(), names.end(), [](const std::string& s) {
+    return manifest_all_digits(s) && s.size() <= 18;
+  });
+  if (numeric) {
+    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+      return std::stoll(a) < std::stoll(b);
+    });
+  }
+  return LabelMap(std::move(names));
+}
+
+const std::string& LabelMap::name(int64_t index) const {
+  if (index < 0 || index >= size()) {
+    throw Error("label index " + std::to_string(index) + " is outside 0.." +
+                std::to_string(size() - 1));
+  }
+  return names_[static_cast<size_t>(index)];
+}
+
+int64_t LabelMap::index(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    throw Error("label '" + name + "' is not one of the " + std::to_string(size()) +
+                " known classes");
+  }
+  return it->second;
+}
+
+}  // namespace hear::data

@@ -1,0 +1,86 @@
+#include "hear/data/segmenter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "hear/error.h"
+
+namespace hear::data {
+
+uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+int64_t seconds_to_samples(double seconds) {
+  return static_cast<int64_t>(std::llround(seconds * kManifestSampleRate));
+}
+
+void SegmentOptions::validate() const {
+  if (mode != "random_crop" && mode != "consecutive" && mode != "whole") {
+    throw Error("segment mode '" + mode + "' is not one of random_crop, consecutive, whole");
+  }
+  if (crop_position != "random" && crop_position != "start" && crop_position != "center") {
+    throw Error("crop_position '" + crop_position + "' is not one of random, start, center");
+  }
+  if (mode != "whole" && seconds_to_samples(max_seconds) < 1) {
+    throw Error("max_seconds must be > 0, got " + std::to_string(max_seconds));
+  }
+  if (min_seconds < 0 || crop_to_seconds < 0 || pad_to_seconds < 0) {
+    throw Error("min_seconds, crop_to_seconds and pad_to_seconds must be >= 0");
+  }
+  if (mode != "whole" && min_seconds > max_seconds) {
+    throw Error("min_seconds (" + std::to_string(min_seconds) + ") exceeds max_seconds (" +
+                std::to_string(max_seconds) + ")");
+  }
+}
+
+SegmentList make_segments(const std::vector<ManifestEntry>& entries, const SegmentOptions& options,
+                          uint64_t seed, int64_t epoch) {
+  options.validate();
+  const int64_t max_len = seconds_to_samples(options.max_seconds);
+  const int64_t min_len = seconds_to_samples(options.min_seconds);
+  const int64_t crop_to = seconds_to_samples(options.crop_to_seconds);
+  const int64_t pad_to = seconds_to_samples(options.pad_to_seconds);
+  // A random offset in [0, span] drawn from (seed, epoch, entry).
+  auto draw = [&](int64_t entry, int64_t span) -> int64_t {
+    const uint64_t h =
+        mix_seed(mix_seed(seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(entry));
+    return static_cast<int64_t>(h % static_cast<uint64_t>(span + 1));
+  };
+  SegmentList out;
+  out.segments.reserve(entries.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(entries.size()); ++i) {
+    const int64_t n = entries[static_cast<size_t>(i)].num_samples;
+    if (n < std::max<int64_t>(min_len, 1)) {
+      ++out.skipped_clips;
+      continue;
+    }
+    if (options.mode == "random_crop") {
+      const int64_t len = std::min(n, max_len);
+      out.segments.push_back({i, n > len ? draw(i, n - len) : 0, len, 0, n <= len});
+    } else if (options.mode == "consecutive") {
+      for (int64_t start = 0; start < n; start += max_len) {
+        const int64_t len = std::min(max_len, n - start);
+        if (start > 0 && len < min_len) break;
+        out.segments.push_back({i, start, len, 0, n <= max_len});
+      }
+    } else {
+      int64_t offset = 0, len = n;
+      if (crop_to > 0 && n > crop_to) {
+        len = crop_to;
+        if (options.crop_position == "random") {
+          offset = draw(i, n - len);
+        } else if (options.crop_position == "center") {
+          offset = (n - len) / 2;
+        }
+      }
+      out.segments.push_back({i, offset, len, pad_to, len == n});
+    }
+  }
+  return out;
+}
+
+}  // namespace hear::data

@@ -1,0 +1,450 @@
+#include "hear/train/checkpoint.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "hear/error.h"
+#include "hear/io/file_util.h"
+
+namespace hear::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kCheckpointFormat = "hear-checkpoint-1";
+constexpr const char* kBase64Chars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// The key torch::optim keeps per-parameter state under (see torch/csrc/api/src/optim/adamw.cpp).
+std::string optimizer_state_key(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+
+std::map<const c10::TensorImpl*, std::string> checkpoint_parameter_names(
+    const torch::nn::Module& model) {
+  std::map<const c10::TensorImpl*, std::string> names;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    names.emplace(item.value().unsafeGetTensorImpl(), item.key());
+  }
+  return names;
+}
+
+void checkpoint_rename(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) {
+    throw Error("checkpoint: cannot rename '" + from.string() + "' to '" + to.string() +
+                "': " + ec.message());
+  }
+}
+
+fs::path checkpoint_with_suffix(const fs::path& dir, const std::string& suffix) {
+  fs::path p = dir;
+  if (!p.has_filename()) p = p.parent_path();  // "last/" -> "last"
+  p += suffix;
+  return p;
+}
+
+bool checkpoint_complete(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "state.yaml", ec) &&
+         fs::is_regular_file(dir / "model.safetensors", ec);
+}
+
+}  // namespace
+
+std::string format_double(double v) {
+  if (std::isnan(v)) return ".nan";
+  if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+double parse_double(const std::string& text, const std::string& what) {
+  if (text == ".nan" || text == "nan") return std::nan("");
+  if (text == ".inf" || text == "inf") return INFINITY;
+  if (text == "-.inf" || text == "-inf") return -INFINITY;
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(what + ": '" + text + "' is not a number");
+}
+
+std::string base64_encode(const std::string& bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
+                       (static_cast<uint8_t>(bytes[i + 1]) << 8) |
+                       static_cast<uint8_t>(bytes[i + 2]);
+    out += kBase64Chars[(v >> 18) & 63];
+    out += kBase64Chars[(v >> 12) & 63];
+    out += kBase64Chars[(v >> 6) & 63];
+    out += kBase64Chars[v & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out += kBase64Chars[(v >> 18) & 63];
+    out += kBase64Chars[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kBase64Chars[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string base64_decode(const std::string& text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (text.size() % 4 != 0)
+    throw Error("base64: length " + std::to_string(text.size()) + " is not a multiple of 4");
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = text[i + static_cast<size_t>(k)];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else {
+        v[k] = value(c);
+        if (v[k] < 0 || pad > 0)
+          throw Error("base64: bad character at offset " + std::to_string(i + k));
+      }
+    }
+    const uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out += static_cast<char>((n >> 16) & 255);
+    if (pad < 2) out += static_cast<char>((n >> 8) & 255);
+    if (pad < 1) out += static_cast<char>(n & 255);
+  }
+  return out;
+}
+
+std::string get_torch_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  at::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state = gen.get_state().contiguous();
+  }
+  return base64_encode(
+      std::string(static_cast<const char*>(state.data_ptr()), static_cast<size_t>(state.nbytes())));
+}
+
+void set_torch_rng_state(const std::string& base64) {
+  const std::string bytes = base64_decode(base64);
+  at::Tensor state = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(state.data_ptr(), bytes.data(), bytes.size());
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  try {
+    gen.set_state(state);
+  } catch (const c10::Error& e) {
+    throw Error(std::string("cannot restore the torch RNG state (") + std::to_string(bytes.size()) +
+                " bytes): " + e.what_without_backtrace());
+  }
+}
+
+io::TensorMap module_state(const torch::nn::Module& module) {
+  io::TensorMap out;
+  for (const auto& item : module.named_parameters(true)) out[item.key()] = item.value().detach();
+  for (const auto& item : module.named_buffers(true)) out[item.key()] = item.value().detach();
+  return out;
+}
+
+std::vector<std::string> load_module_state(torch::nn::Module& module, const io::TensorMap& tensors,
+                                           bool strict, const std::string& source) {
+  std::map<std::string, torch::Tensor> targets;
+  for (const auto& item : module.named_parameters(true)) targets[item.key()] = item.value();
+  for (const auto& item : module.named_buffers(true)) targets[item.key()] = item.value();
+  std::vector<std::string> missing, unexpected;
+  for (const auto& [name, t] : targets) {
+    if (!tensors.count(name)) missing.push_back(name);
+  }
+  for (const auto& [name, t] : tensors) {
+    if (!targets.count(name)) unexpected.push_back(name);
+  }
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 20; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 20) s += ", ... (" + std::to_string(v.size()) + " in all)";
+    return s;
+  };
+  if (strict && (!missing.empty() || !unexpected.empty())) {
+    std::string msg = "'" + source + "' does not match the model:";
+    if (!missing.empty()) msg += " missing keys: " + list(missing) + ";";
+    if (!unexpected.empty()) msg += " unexpected keys: " + list(unexpected) + ";";
+    throw Error(msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) continue;
+    if (it->second.sizes() != target.sizes()) {
+      throw Error("'" + source + "': tensor '" + name + "' has shape " +
+                  c10::str(it->second.sizes()) + ", the model expects " + c10::str(target.sizes()));
+    }
+    target.copy_(it->second);
+  }
+  return unexpected;
+}
+
+io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer,
+                              const torch::nn::Module& model) {
+  const auto names = checkpoint_parameter_names(model);
+  io::TensorMap out;
+  const auto& states = optimizer.state();
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& p : group.params()) {
+      auto n = names.find(p.unsafeGetTensorImpl());
+      if (n == names.end()) {
+        throw Error("optimizer_state: the optimizer holds a parameter of shape " +
+                    c10::str(p.sizes()) + " that is not in the model");
+      }
+      auto s = states.find(optimizer_state_key(p));
+      if (s == states.end()) continue;
+      const auto& st = static_cast<const torch::optim::AdamWParamState&>(*s->second);
+      out[n->second + ".step"] = torch::tensor(st.step(), torch::kLong);
+      out[n->second + ".exp_avg"] = st.exp_avg().detach();
+      out[n->second + ".exp_avg_sq"] = st.exp_avg_sq().detach();
+      if (st.max_exp_avg_sq().defined())
+        out[n->second + ".max_exp_avg_sq"] = st.max_exp_avg_sq().detach();
+    }
+  }
+  return out;
+}
+
+void load_optimizer_state(torch::optim::AdamW& optimizer, const torch::nn::Module& model,
+                          const io::TensorMap& tensors, const std::string& source) {
+  const auto names = checkpoint_parameter_names(model);
+  std::set<std::string> used;
+  auto& states = optimizer.state();
+  states.clear();
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& p : group.params()) {
+      auto n = names.find(p.unsafeGetTensorImpl());
+      if (n == names.end()) {
+        throw Error(
+            "load_optimizer_state: the optimizer holds a parameter that is not in the model");
+      }
+      const std::string& name = n->second;
+      auto step = tensors.find(name + ".step");
+      if (step == tensors.end()) continue;
+      auto get = [&](const std::string& suffix, bool required) -> torch::Tensor {
+        auto it = tensors.find(name + suffix);
+        if (it == tensors.end()) {
+          if (!required) return {};
+          throw Error("'" + source + "': missing '" + name + suffix + "'");
+        }
+        if (it->second.sizes() != p.sizes()) {
+          throw Error("'" + source + "': '" + name + suffix + "' has shape " +
+                      c10::str(it->second.sizes()) + ", the parameter has " + c10::str(p.sizes()));
+        }
+        used.insert(name + suffix);
+        return it->second.to(p.device(), p.scalar_type()).clone();
+      };
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      if (step->second.numel() != 1)
+        throw Error("'" + source + "': '" + name + ".step' is not a scalar");
+      st->step(step->second.to(torch::kLong).item<int64_t>());
+      used.insert(name + ".step");
+      st->exp_avg(get(".exp_avg", true));
+      st->exp_avg_sq(get(".exp_avg_sq", true));
+      if (auto m = get(".max_exp_avg_sq", false); m.defined()) st->max_exp_avg_sq(m);
+      states[optimizer_state_key(p)] = std::move(st);
+    }
+  }
+  for (const auto& [key, t] : tensors) {
+    if (!used.count(key)) {
+      throw Error("'" + source + "': optimizer state '" + key +
+                  "' belongs to no parameter of this optimizer (different model or frozen set?)");
+    }
+  }
+}
+
+std::string train_state_to_yaml(const TrainState& s) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << kCheckpointFormat;
+  out << YAML::Key << "step" << YAML::Value << s.step;
+  out << YAML::Key << "epoch" << YAML::Value << s.epoch;
+  out << YAML::Key << "schedule_step" << YAML::Value << s.step;
+  out << YAML::Key << "lr" << YAML::Value << format_double(s.lr);
+  out << YAML::Key << "loader" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
+      << "epoch" << YAML::Value << s.loader.epoch << YAML::Key << "batch" << YAML::Value
+      << s.loader.batch << YAML::EndMap;
+  out << YAML::Key << "skipped_batches" << YAML::Value << s.skipped_batches;
+  out << YAML::Key << "best" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "metric" << YAML::Value << s.best_metric;
+  out << YAML::Key << "value" << YAML::Value;
+  if (s.best_value) {
+    out << format_double(*s.best_value);
+  } else {
+    out << YAML::Null;
+  }
+  out << YAML::Key << "step" << YAML::Value << s.best_step;
+  out << YAML::EndMap;
+  out << YAML::Key << "rng" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "torch_cpu" << YAML::Value << s.torch_rng;
+  out << YAML::EndMap;
+  out << YAML::Key << "extra" << YAML::Value << YAML::BeginMap;
+  for (const auto& [k, v] : s.extra)
+    out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+TrainState train_state_from_yaml(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error("'" + source + "': YAML error: " + e.what());
+  }
+  if (!root.IsMap()) throw Error("'" + source + "': expected a mapping");
+  auto need = [&](const YAML::Node& parent, const std::string& key,
+                  const std::string& path) -> YAML::Node {
+    YAML::Node n = parent[key];
+    if (!n) throw Error("'" + source + "': missing key '" + path + "'");
+    return n;
+  };
+  auto as_int = [&](const YAML::Node& n, const std::string& path) -> int64_t {
+    try {
+      return n.as<int64_t>();
+    } catch (const YAML::Exception&) {
+      throw Error("'" + source + "': '" + path + "' is not an integer");
+    }
+  };
+  auto as_str = [&](const YAML::Node& n, const std::string& path) -> std::string {
+    if (!n.IsScalar()) throw Error("'" + source + "': '" + path + "' is not a scalar");
+    return n.as<std::string>();
+  };
+  const std::string format = as_str(need(root, "format", "format"), "format");
+  if (format != kCheckpointFormat) {
+    throw Error("'" + source + "': unknown checkpoint format '" + format + "' (expected " +
+                kCheckpointFormat + ")");
+  }
+  TrainState s;
+  s.step = as_int(need(root, "step", "step"), "step");
+  s.epoch = as_int(need(root, "epoch", "epoch"), "epoch");
+  s.lr = parse_double(as_str(need(root, "lr", "lr"), "lr"), "'" + source + "': lr");
+  YAML::Node loader = need(root, "loader", "loader");
+  s.loader.epoch = as_int(need(loader, "epoch", "loader.epoch"), "loader.epoch");
+  s.loader.batch = as_int(need(loader, "batch", "loader.batch"), "loader.batch");
+  if (root["skipped_batches"])
+    s.skipped_batches = as_int(root["skipped_batches"], "skipped_batches");
+  if (YAML::Node best = root["best"]) {
+    if (best["metric"] && !best["metric"].IsNull())
+      s.best_metric = as_str(best["metric"], "best.metric");
+    if (best["value"] && !best["value"].IsNull()) {
+      s.best_value =
+          parse_double(as_str(best["value"], "best.value"), "'" + source + "': best.value");
+    }
+    if (best["step"]) s.best_step = as_int(best["step"], "best.step");
+  }
+  YAML::Node rng = need(root, "rng", "rng");
+  s.torch_rng = as_str(need(rng, "torch_cpu", "rng.torch_cpu"), "rng.torch_cpu");
+  if (YAML::Node extra = root["extra"]) {
+    if (!extra.IsMap() && !extra.IsNull())
+      throw Error("'" + source + "': 'extra' is not a mapping");
+    for (const auto& kv : extra) {
+      s.extra[kv.first.as<std::string>()] =
+          as_str(kv.second, "extra." + kv.first.as<std::string>());
+    }
+  }
+  if (s.step < 0 || s.epoch < 0 || s.loader.epoch < 0 || s.loader.batch < 0) {
+    throw Error("'" + source + "': negative step/epoch/loader position");
+  }
+  return s;
+}
+
+void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
+                     const torch::optim::AdamW* optimizer, const TrainState& state,
+                     const std::string& config_yaml) {
+  const fs::path target = checkpoint_with_suffix(dir, "");
+  const fs::path tmp = checkpoint_with_suffix(dir, ".tmp");
+  const fs::path old = checkpoint_with_suffix(dir, ".old");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw Error("checkpoint: cannot create '" + tmp.string() + "': " + ec.message());
+  try {
+    io::save_safetensors(tmp / "model.safetensors", module_state(model),
+                         {{"format", kCheckpointFormat}});
+    if (optimizer) {
+      io::save_safetensors(tmp / "optimizer.safetensors", optimizer_state(*optimizer, model),
+                           {{"format", kCheckpointFormat}, {"optimizer", "adamw"}});
+    }
+    io::write_file_atomic(tmp / "config.yaml", config_yaml);
+    io::write_file_atomic(tmp / "state.yaml", train_state_to_yaml(state));
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  if (fs::exists(target, ec)) {
+    fs::remove_all(old, ec);
+    checkpoint_rename(target, old);
+  }
+  checkpoint_rename(tmp, target);
+  // Also clears a NAME.old left by an interrupted save, now that NAME is complete.
+  fs::remove_all(old, ec);
+}
+
+fs::path resolve_checkpoint_dir(const fs::path& dir) {
+  const fs::path target = checkpoint_with_suffix(dir, "");
+  if (checkpoint_complete(target)) return target;
+  const fs::path old = checkpoint_with_suffix(dir, ".old");
+  if (checkpoint_complete(old)) {
+    spdlog::warn("checkpoint '{}' is incomplete or missing; using '{}' (an interrupted save)",
+                 target.string(), old.string());
+    return old;
+  }
+  std::error_code ec;
+  if (!fs::exists(target, ec)) throw Error("checkpoint '" + target.string() + "' does not exist");
+  throw Error("'" + target.string() +
+              "' is not a checkpoint (needs state.yaml and model.safetensors)");
+}
+
+LoadedCheckpoint load_checkpoint(const fs::path& dir, torch::nn::Module& model,
+                                 torch::optim::AdamW* optimizer) {
+  LoadedCheckpoint out;
+  out.dir = resolve_checkpoint_dir(dir);
+  const fs::path state_file = out.dir / "state.yaml";
+  out.state = train_state_from_yaml(io::read_file(state_file), state_file.string());
+  const fs::path config_file = out.dir / "config.yaml";
+  std::error_code ec;
+  if (fs::exists(config_file, ec)) out.config_yaml = io::read_file(config_file);
+  const fs::path model_file = out.dir / "model.safetensors";
+  load_module_state(model, io::load_safetensors(model_file).tensors, /*strict=*/true,
+                    model_file.string());
+  if (optimizer) {
+    const fs::path opt_file = out.dir / "optimizer.safetensors";
+    if (!fs::exists(opt_file, ec)) {
+      throw Error("checkpoint '" + out.dir.string() +
+                  "' has no optimizer.safetensors (a weights-only checkpoint cannot be resumed)");
+    }
+    load_optimizer_state(*optimizer, model, io::load_safetensors(opt_file).tensors,
+                         opt_file.string());
+  }
+  return out;
+}
+
+}  // namespace hear::train

@@ -1,0 +1,338 @@
+#include "hear/train/trainer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+
+#include "hear/data/segmenter.h"
+#include "hear/error.h"
+#include "hear/io/file_util.h"
+#include "test_util.h"
+
+namespace hear::train {
+namespace {
+
+constexpr int64_t kTrainerInputs = 16;
+
+// Clip i: 32 deterministic pseudo-random samples; the model reads the first 16.
+at::Tensor trainer_clip(const data::ManifestEntry& e, int64_t offset, int64_t length) {
+  const uint64_t base = std::hash<std::string>()(e.path.string());
+  const int64_t n = length < 0 ? e.num_samples - offset : length;
+  at::Tensor out = torch::empty({n}, torch::kFloat);
+  auto a = out.accessor<float, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = static_cast<float>(data::mix_seed(base, static_cast<uint64_t>(offset + i)) % 2000) /
+               1000.0f -
+           1.0f;
+  }
+  return out;
+}
+
+std::vector<data::ManifestEntry> trainer_entries(int n) {
+  std::vector<data::ManifestEntry> e;
+  for (int i = 0; i < n; ++i) e.push_back({"syn/clip" + std::to_string(i) + ".wav", 32, ""});
+  return e;
+}
+
+data::LoaderOptions trainer_loader_options(int64_t batch_size, int workers) {
+  data::LoaderOptions o;
+  o.sampler.batch_size = batch_size;
+  o.sampler.seed = 17;
+  o.segments.mode = "whole";
+  o.segments.min_seconds = 0;
+  o.num_workers = workers;
+  o.queue_capacity = 4;
+  return o;
+}
+
+torch::nn::Sequential trainer_mlp(bool dropout) {
+  torch::nn::Sequential m(torch::nn::Linear(kTrainerInputs, 32), torch::nn::ReLU());
+  if (dropout) m->push_back(torch::nn::Dropout(0.2));
+  m->push_back(torch::nn::Linear(32, 1));
+  return m;
+}
+
+// A regression target the MLP can learn: y = x . w + 0.5 * x0 * x1.
+at::Tensor trainer_target(const at::Tensor& x) {
+  const auto w = torch::linspace(-1, 1, kTrainerInputs);
+  return (x * w).sum(1, true) + 0.5 * x.select(1, 0).unsqueeze(1) * x.select(1, 1).unsqueeze(1);
+}
+
+TrainerCallbacks trainer_callbacks(torch::nn::Sequential m) {
+  TrainerCallbacks cb;
+  cb.loss = [m](const data::Batch& b, int64_t) mutable {
+    const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
+    const auto loss = torch::mse_loss(m->forward(x), trainer_target(x));
+    return StepResult{loss, {{"abs_err", std::sqrt(loss.item<double>())}}};
+  };
+  cb.train_metric_names = {"abs_err"};
+  return cb;
+}
+
+TrainerOptions trainer_options(int64_t steps) {
+  TrainerOptions o;
+  o.steps = steps;
+  o.log_every = 5;
+  o.checkpoint_every = 7;
+  o.threads = 1;
+  o.seed = 123;
+  o.progress_bar = false;
+  o.optimizer.lr = 3e-3;
+  o.optimizer.grad_clip = 1.0;
+  o.schedule.warmup_steps = 4;
+  return o;
+}
+
+void trainer_expect_same_weights(const torch::nn::Module& a, const torch::nn::Module& b) {
+  const auto sa = module_state(a), sb = module_state(b);
+  ASSERT_EQ(sa.size(), sb.size());
+  for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb.at(k))) << k;
+}
+
+TEST(Trainer, ResumeContinuesBitwiseIdentically) {
+  // 6 batches of 8 per epoch: the run stops mid-epoch (epoch 1, batch 4) and crosses epochs later.
+  const auto entries = trainer_entries(48);
+  std::string extra_seen;
+  // Straight: 20 steps.
+  test::TempDir straight_dir;
+  seed_torch(1);
+  auto straight = trainer_mlp(true);
+  {
+    data::DataLoader loader(entries, trainer_loader_options(8, 2), std::nullopt, trainer_clip);
+    Trainer t(trainer_options(20), straight_dir.path(), *straight, loader,
+              trainer_callbacks(straight), "seed: 1\n");
+    FitResult r = t.fit();
+    EXPECT_TRUE(r.finished);
+    EXPECT_EQ(r.step, 20);
+  }
+  // Interrupted after 10 steps, then a new process-like setup (fresh model with another init,
+  // fresh loader with another worker count) resumes and runs the other 10.
+  test::TempDir resumed_dir;
+  {
+    seed_torch(1);
+    auto m = trainer_mlp(true);
+    data::DataLoader loader(entries, trainer_loader_options(8, 1), std::nullopt, trainer_clip);
+    auto cb = trainer_callbacks(m);
+    cb.save_extra = [](std::map<std::string, std::string>& extra) { extra["tau"] = "1.5"; };
+    Trainer t(trainer_options(20), resumed_dir.path(), *m, loader, cb, "seed: 1\n");
+    EXPECT_FALSE(t.can_resume());
+    FitResult r = t.fit(10);
+    EXPECT_FALSE(r.finished);
+    EXPECT_EQ(r.step, 10);
+  }
+  seed_torch(999);
+  auto resumed = trainer_mlp(true);
+  {
+    data::DataLoader loader(entries, trainer_loader_options(8, 3), std::nullopt, trainer_clip);
+    auto cb = trainer_callbacks(resumed);
+    cb.load_extra = [&](const std::map<std::string, std::string>& extra) {
+      extra_seen = extra.at("tau");
+    };
+    Trainer t(trainer_options(20), resumed_dir.path(), *resumed, loader, cb, "seed: 1\n");
+    ASSERT_TRUE(t.can_resume());
+    t.resume();
+    EXPECT_EQ(t.step(), 10);
+    EXPECT_EQ(loader.position(), (data::LoaderPosition{1, 4}));
+    FitResult r = t.fit();
+    EXPECT_TRUE(r.finished);
+    EXPECT_EQ(r.step, 20);
+  }
+  EXPECT_EQ(extra_seen, "1.5");
+  trainer_expect_same_weights(*straight, *resumed);
+  // The saved optimizer states agree too.
+  const auto oa =
+      io::load_safetensors(straight_dir / "checkpoints/last/optimizer.safetensors").tensors;
+  const auto ob =
+      io::load_safetensors(resumed_dir / "checkpoints/last/optimizer.safetensors").tensors;
+  ASSERT_EQ(oa.size(), ob.size());
+  for (const auto& [k, v] : oa) EXPECT_TRUE(torch::equal(v, ob.at(k))) << k;
+  // metrics.csv of the resumed run has each step once: rows 5, 10, 15, 20.
+  const std::string csv = io::read_file(resumed_dir / "metrics.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "step,epoch,loss,abs_err,lr,grad_norm,clips_per_s,step_s");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << csv;
+  EXPECT_EQ(io::read_file(resumed_dir / "config.yaml"), "seed: 1\n");
+  EXPECT_FALSE(std::filesystem::exists(resumed_dir / "checkpoints/last.tmp"));
+}
+
+TEST(Trainer, NonFiniteLossNamesTheStepAndFiles) {
+  test::TempDir dir;
+  seed_torch(2);
+  auto m = trainer_mlp(false);
+  data::DataLoader loader(trainer_entries(16), trainer_loader_options(4, 1), std::nullopt,
+                          trainer_clip);
+  auto cb = trainer_callbacks(m);
+  auto base_loss = cb.loss;
+  std::vector<std::string> bad_files;
+  int nan_left = 1;
+  cb.loss = [&](const data::Batch& b, int64_t step) {
+    StepResult r = base_loss(b, step);
+    if (step == 3 && nan_left-- > 0) {
+      r.loss = r.loss * std::numeric_limits<float>::quiet_NaN();
+      bad_files = b.paths;
+    }
+    return r;
+  };
+  Trainer t(trainer_options(10), dir.path(), *m, loader, cb, "");
+  try {
+    t.fit();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("non-finite loss"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("at step 3 "), std::string::npos) << msg;
+    ASSERT_EQ(bad_files.size(), 4u);
+    for (const auto& f : bad_files) EXPECT_NE(msg.find(f), std::string::npos) << msg;
+  }
+  EXPECT_EQ(t.step(), 3);
+
+  // With nonfinite=skip the bad batch is dropped and training goes on.
+  test::TempDir dir2;
+  nan_left = 1;
+  auto opts = trainer_options(10);
+  opts.nonfinite = "skip";
+  data::DataLoader loader2(trainer_entries(16), trainer_loader_options(4, 1), std::nullopt,
+                           trainer_clip);
+  Trainer t2(opts, dir2.path(), *m, loader2, cb, "");
+  FitResult r = t2.fit();
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(t2.state().skipped_batches, 1);
+  for (const auto& p : m->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
+TEST(Trainer, SigintSavesLastAndReturns) {
+  test::TempDir dir;
+  seed_torch(3);
+  auto m = trainer_mlp(false);
+  data::DataLoader loader(trainer_entries(16), trainer_loader_options(4, 2), std::nullopt,
+                          trainer_clip);
+  auto cb = trainer_callbacks(m);
+  auto base_loss = cb.loss;
+  cb.loss = [&](const data::Batch& b, int64_t step) {
+    if (step == 4) std::raise(SIGINT);  // handled by the trainer: the step completes
+    return base_loss(b, step);
+  };
+  auto opts = trainer_options(100);
+  opts.checkpoint_every = 0;
+  Trainer t(opts, dir.path(), *m, loader, cb, "");
+  FitResult r = t.fit();
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_FALSE(r.finished);
+  EXPECT_EQ(r.step, 5);
+  EXPECT_FALSE(stop_requested());
+  const auto st =
+      train_state_from_yaml(io::read_file(dir / "checkpoints/last/state.yaml"), "state");
+  EXPECT_EQ(st.step, 5);
+  EXPECT_EQ(st.loader, (data::LoaderPosition{1, 1}));  // 4 batches per epoch
+  auto copy = trainer_mlp(false);
+  load_checkpoint(dir / "checkpoints/last", *copy, nullptr);
+  trainer_expect_same_weights(*m, *copy);
+}
+
+TEST(Trainer, RegressionLossFallsAndBestIsKept) {
+  test::TempDir dir;
+  seed_torch(4);
+  auto m = trainer_mlp(false);
+  const auto entries = trainer_entries(64);
+  data::DataLoader loader(entries, trainer_loader_options(16, 2), std::nullopt, trainer_clip);
+  auto valid_opts = trainer_loader_options(64, 0);
+  valid_opts.sampler.shuffle = false;
+  valid_opts.max_epochs = 1;
+  auto cb = trainer_callbacks(m);
+  std::vector<double> valid_losses;
+  cb.validate = [&](int64_t) {
+    data::DataLoader valid(entries, valid_opts, std::nullopt, trainer_clip);
+    auto b = *valid.next();
+    const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
+    const double loss = torch::mse_loss(m->forward(x), trainer_target(x)).item<double>();
+    valid_losses.push_back(loss);
+    return MetricValues{{"valid_loss", loss}};
+  };
+  cb.valid_metric_names = {"valid_loss"};
+  auto opts = trainer_options(200);
+  opts.optimizer.lr = 1e-2;
+  opts.schedule.warmup_steps = 10;
+  opts.validate_every = 20;
+  opts.best_metric = "valid_loss";
+  opts.best_mode = "min";
+  opts.checkpoint_every = 50;
+  Trainer t(opts, dir.path(), *m, loader, cb, "");
+  FitResult r = t.fit();
+  EXPECT_TRUE(r.finished);
+  ASSERT_EQ(valid_losses.size(), 10u);
+  EXPECT_LT(valid_losses.back(), 0.1 * valid_losses.front())
+      << valid_losses.front() << " -> " << valid_losses.back();
+  const double best = *std::min_element(valid_losses.begin(), valid_losses.end());
+  const auto st = train_state_from_yaml(io::read_file(dir / "checkpoints/best/state.yaml"), "best");
+  EXPECT_EQ(st.best_value, best);
+  EXPECT_EQ(st.best_metric, "valid_loss");
+  EXPECT_EQ(t.state().best_value, best);
+  // The schedule ran to its end.
+  EXPECT_EQ(t.state().lr, t.schedule().lr(199));
+  const std::string csv = io::read_file(dir / "metrics.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 40 + 10) << csv;
+}
+
+TEST(Trainer, AccumulationMatchesALargerBatch) {
+  const auto entries = trainer_entries(32);
+  auto run = [&](int64_t batch, int64_t accumulation) {
+    test::TempDir dir;
+    seed_torch(5);
+    auto m = trainer_mlp(false);
+    data::DataLoader loader(entries, trainer_loader_options(batch, 1), std::nullopt, trainer_clip);
+    auto opts = trainer_options(6);
+    opts.optimizer.accumulation_steps = accumulation;
+    Trainer t(opts, dir.path(), *m, loader, trainer_callbacks(m), "");
+    t.fit();
+    return module_state(*m);
+  };
+  const auto big = run(8, 1);
+  const auto small = run(4, 2);
+  for (const auto& [k, v] : big) {
+    EXPECT_TRUE(torch::allclose(v, small.at(k), 1e-5, 1e-6)) << k;
+    EXPECT_FALSE(torch::equal(v, run(4, 1).at(k))) << k;  // and differs from no accumulation
+    break;
+  }
+}
+
+struct TrainerYamlConfig {
+  TrainerOptions train;
+  data::LoaderOptions data;
+  void define(io::ConfigSchema& s) {
+    s.section("train", train);
+    s.section("data", data);
+  }
+};
+
+TEST(Trainer, OptionsLoadFromYaml) {
+  const std::string yaml =
+      "train:\n  steps: 7\n  threads: 2\n  optimizer:\n    lr: 0.001\n    betas: [0.9, 0.98]\n"
+      "  schedule:\n    warmup_steps: 3\ndata:\n  num_workers: 3\n  sampler:\n    batch_size: 4\n"
+      "  segments:\n    mode: whole\n    pad_to_seconds: 1.0\n";
+  auto c = io::config_from_yaml_text<TrainerYamlConfig>(yaml, "run.yaml");
+  EXPECT_EQ(c.train.steps, 7);
+  EXPECT_EQ(c.train.threads, 2);
+  EXPECT_EQ(c.train.optimizer.lr, 0.001);
+  EXPECT_EQ(c.train.optimizer.betas, (std::vector<double>{0.9, 0.98}));
+  EXPECT_EQ(c.train.schedule.warmup_steps, 3);
+  EXPECT_EQ(c.data.num_workers, 3);
+  EXPECT_EQ(c.data.sampler.batch_size, 4);
+  EXPECT_EQ(c.data.segments.mode, "whole");
+  EXPECT_EQ(c.data.segments.pad_to_seconds, 1.0);
+  // Dumped and reloaded, the values survive.
+  auto again = io::config_from_yaml_text<TrainerYamlConfig>(io::config_to_yaml(c), "dump");
+  EXPECT_EQ(again.train.optimizer.betas, c.train.optimizer.betas);
+  EXPECT_EQ(again.data.segments.mode, "whole");
+  EXPECT_THROW(io::config_from_yaml_text<TrainerYamlConfig>("train:\n  nonfinite: ignore\n", "x"),
+               Error);
+  EXPECT_THROW(io::config_from_yaml_text<TrainerYamlConfig>(
+                   "train:\n  optimizer:\n    betas: [0.9, 1.5]\n", "x"),
+               Error);
+  EXPECT_THROW(
+      io::config_from_yaml_text<TrainerYamlConfig>("data:\n  segments:\n    mode: x\n", "x"),
+      Error);
+}
+
+}  // namespace
+}  // namespace hear::train
