@@ -1,0 +1,107 @@
+#include "hear/models/weights.h"
+
+#include <torch/torch.h>
+
+#include <set>
+
+#include "hear/error.h"
+
+namespace hear::models {
+namespace {
+
+bool weights_starts_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
+}
+
+std::string weights_join(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+}  // namespace
+
+std::string LoadReport::summary() const {
+  std::string out;
+  auto add = [&](const char* what, const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    out += (out.empty() ? "" : "; ") + std::to_string(keys.size()) + " " + what + ": " +
+           weights_join(keys);
+  };
+  add("missing", missing);
+  add("unexpected", unexpected);
+  add("mis-shaped", mismatched);
+  if (out.empty()) out = std::to_string(loaded.size()) + " tensors loaded";
+  return out;
+}
+
+io::TensorMap module_state(const torch::nn::Module& module, const std::string& prefix) {
+  io::TensorMap out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    out[prefix + item.key()] = item.value();
+  }
+  for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+    out[prefix + item.key()] = item.value();
+  }
+  return out;
+}
+
+LoadReport load_state(torch::nn::Module& module, const io::TensorMap& tensors,
+                      const LoadOptions& options, const std::string& source) {
+  // File keys -> module-relative names.
+  std::map<std::string, const at::Tensor*> incoming;
+  for (const auto& [raw, tensor] : tensors) {
+    std::string key = raw;
+    if (weights_starts_with(key, "module.")) key = key.substr(7);
+    if (!options.prefix.empty()) {
+      if (!weights_starts_with(key, options.prefix)) continue;
+      key = key.substr(options.prefix.size());
+      if (weights_starts_with(key, "module.")) key = key.substr(7);
+    }
+    bool ignored = false;
+    for (const auto& p : options.ignore_prefixes) ignored |= weights_starts_with(key, p);
+    if (!ignored) incoming[key] = &tensor;
+  }
+
+  auto targets = module_state(module);
+  LoadReport report;
+  for (const auto& [name, target] : targets) {
+    auto it = incoming.find(name);
+    if (it == incoming.end()) {
+      report.missing.push_back(name);
+    } else if (it->second->sizes() != target.sizes()) {
+      report.mismatched.push_back(name + ": file " + c10::str(it->second->sizes()) + " vs module " +
+                                  c10::str(target.sizes()));
+    }
+  }
+  for (const auto& [name, tensor] : incoming) {
+    if (!targets.count(name)) report.unexpected.push_back(name);
+  }
+  if (!report.mismatched.empty() || (!report.missing.empty() && !options.allow_missing) ||
+      (!report.unexpected.empty() && !options.allow_unexpected)) {
+    throw Error("cannot load weights from " + source +
+                (options.prefix.empty() ? "" : " (prefix '" + options.prefix + "')") + ": " +
+                report.summary());
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) {
+    auto it = incoming.find(name);
+    if (it == incoming.end()) continue;
+    target.copy_(it->second->to(target.device(), target.scalar_type()));
+    report.loaded.push_back(name);
+  }
+  return report;
+}
+
+LoadReport load_weights(torch::nn::Module& module, const std::filesystem::path& path,
+                        const LoadOptions& options) {
+  auto content = io::load_safetensors(path);
+  return load_state(module, content.tensors, options, path.string());
+}
+
+void save_weights(const torch::nn::Module& module, const std::filesystem::path& path,
+                  const io::Metadata& metadata, const std::string& prefix) {
+  io::save_safetensors(path, module_state(module, prefix), metadata);
+}
+
+}  // namespace hear::models
