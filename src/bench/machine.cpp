@@ -2,8 +2,8 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
-#include <torch/version.h>
 #include <sys/utsname.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,10 +70,13 @@ MachineInfo machine_info() {
     info.cpu_model = "ARM implementer " + implementer + " part " + part;
   }
   const std::pair<const char*, const char*> known[] = {
-      {"sse4_2", "SSE4.2"}, {"avx", "AVX"},     {"avx2", "AVX2"},    {"fma", "FMA"},
-      {"avx512f", "AVX-512F"}, {"avx512_bf16", "AVX-512-BF16"}, {"amx_tile", "AMX"},
-      {"neon", "NEON"},     {"asimd", "ASIMD(NEON)"}, {"asimddp", "ASIMD-dotprod"},
-      {"sve", "SVE"},       {"bf16", "BF16"},   {"i8mm", "I8MM"}};
+      {"sse4_2", "SSE4.2"},     {"avx", "AVX"},
+      {"avx2", "AVX2"},         {"fma", "FMA"},
+      {"avx512f", "AVX-512F"},  {"avx512_bf16", "AVX-512-BF16"},
+      {"amx_tile", "AMX"},      {"neon", "NEON"},
+      {"asimd", "ASIMD(NEON)"}, {"asimddp", "ASIMD-dotprod"},
+      {"sve", "SVE"},           {"bf16", "BF16"},
+      {"i8mm", "I8MM"}};
   for (const auto& [flag, name] : known) {
     if (flags.count(flag)) info.simd.push_back(name);
   }

@@ -118,7 +118,9 @@ struct ClassifierHeadOptions {
 
   void define(io::ConfigSchema& s) {
     s.field("hidden_size", hidden_size, "classifier hidden width").min(1);
-    s.field("num_classes", num_classes, "number of output classes").min(1);
+    s.field("num_classes", num_classes,
+            "output classes (hear-finetune: 0 = from the training labels)")
+        .min(0);
     s.field("dropout_rate", dropout_rate, "dropout before the output layer").range(0.0, 0.999);
   }
 };

@@ -1,0 +1,235 @@
+#include "hear/stages/tokenizer_train.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "hear/error.h"
+#include "hear/io/safetensors.h"
+#include "hear/models/weights.h"
+#include "hear/nn/util.h"
+#include "hear/teacher/feature_cache.h"
+#include "hear/train/checkpoint.h"
+
+namespace hear::stages {
+
+TokenizerDataConfig::TokenizerDataConfig() {
+  loader.segments.mode = "random_crop";
+  loader.segments.max_seconds = 6.0;
+  loader.segments.min_seconds = 1.0;
+  loader.sampler.batch_size = 64;
+  loader.sampler.drop_last = true;
+}
+
+void TokenizerDataConfig::define(io::ConfigSchema& s) {
+  s.field("train_manifest", train_manifest, "unlabelled training clips (TSV manifest)");
+  s.field("valid_manifest", valid_manifest, "held-out clips (empty: no validation)");
+  s.field("valid_max_batches", valid_max_batches, "validation batches (0: all)").min(0);
+  s.section("loader", loader);
+}
+
+TokenizerTrainConfig::TokenizerTrainConfig() {
+  // Paper §III-A1: AdamW peak 3e-4, batch 64, 540k steps, 10k warm-up, cosine.
+  train.steps = 540000;
+  train.optimizer.lr = 3e-4;
+  train.schedule.warmup_steps = 10000;
+  train.best_metric = "valid_loss";
+  train.best_mode = "min";
+  train.validate_every = 5000;
+}
+
+void TokenizerTrainConfig::define(io::ConfigSchema& s) {
+  s.field("run_dir", run_dir, "output folder (config, log, metrics, checkpoints)");
+  s.section("model", model);
+  s.section("teacher", teacher);
+  s.section("data", data);
+  s.section("train", train);
+}
+
+CodebookUsage codebook_usage(const at::Tensor& logits, const at::Tensor& patch_lengths) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor mask = nn::lengths_to_mask(patch_lengths, logits.size(1)).to(logits.device());
+  const at::Tensor valid_logits = logits.detach().index({mask});  // (N, V)
+  CodebookUsage u;
+  if (valid_logits.size(0) == 0) return u;
+  u.distinct_codes = std::get<0>(at::_unique(valid_logits.argmax(-1))).numel();
+  const at::Tensor pbar = torch::softmax(valid_logits.to(torch::kDouble), -1).mean(0);
+  const double entropy = -(pbar * (pbar + 1e-30).log()).sum().item<double>();
+  u.perplexity = std::exp(entropy);
+  return u;
+}
+
+namespace {
+
+// The distillation target of a batch: (B, >= P, K) or undefined (teacher: none).
+using TeacherFn = std::function<at::Tensor(const data::Batch&)>;
+
+TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>& keep_alive) {
+  const auto& t = config.teacher;
+  if (t.kind.empty()) {
+    throw Error(
+        "config key 'teacher.kind' is required: 'ssast' (with teacher.weights, the "
+        "paper's method), 'cache' (with teacher.cache) or 'none' (no distillation)");
+  }
+  if (t.kind == "none") {
+    spdlog::warn(
+        "teacher.kind = none: no knowledge distillation (beta = 0); the tokenizer is NOT "
+        "trained as in the paper");
+    return [](const data::Batch&) { return at::Tensor(); };
+  }
+  if (t.model.embed_dim != config.model.decoder.knowledge_hidden_size) {
+    throw Error("teacher.model.embed_dim (" + std::to_string(t.model.embed_dim) +
+                ") must equal model.decoder.knowledge_hidden_size (" +
+                std::to_string(config.model.decoder.knowledge_hidden_size) + ")");
+  }
+  if (t.kind == "ssast") {
+    if (t.weights.empty()) {
+      throw Error(
+          "teacher.kind = ssast needs teacher.weights (SSAST-Base-Frame-400 converted "
+          "with scripts/convert_ssast_checkpoint.py)");
+    }
+    auto teacher = std::make_shared<teacher::SsastTeacher>(t.model);
+    teacher::load_ssast_weights(**teacher, t.weights);
+    (*teacher)->eval();
+    keep_alive = teacher;
+    spdlog::info("teacher: SSAST {} from {}", t.model.summary(), t.weights);
+    return [teacher](const data::Batch& batch) {
+      torch::NoGradGuard no_grad;
+      return (*teacher)->features(batch.waveforms, batch.lengths).features;
+    };
+  }
+  // cache
+  if (t.cache.empty()) throw Error("teacher.kind = cache needs teacher.cache (a directory)");
+  if (config.data.loader.segments.mode != "consecutive") {
+    throw Error(
+        "teacher.kind = cache needs fixed segments: set "
+        "data.loader.segments.mode=consecutive (as hear-teacher-cache cut them)");
+  }
+  auto cache = std::make_shared<teacher::TeacherFeatureCache>(t.cache);
+  const std::string rule = teacher::describe_segment_rule(config.data.loader.segments);
+  if (cache->identity().segment_rule != rule) {
+    throw Error("teacher cache '" + t.cache + "' was cut with segment rule '" +
+                cache->identity().segment_rule + "', the config asks for '" + rule + "'");
+  }
+  if (cache->embed_dim() != t.model.embed_dim) {
+    throw Error("teacher cache '" + t.cache + "' holds " + std::to_string(cache->embed_dim()) +
+                "-wide features, teacher.model.embed_dim is " + std::to_string(t.model.embed_dim));
+  }
+  keep_alive = cache;
+  spdlog::info("teacher: feature cache {} ({} segments)", t.cache, cache->size());
+  return [cache](const data::Batch& batch) {
+    std::vector<std::string> paths(batch.paths.begin(), batch.paths.end());
+    std::vector<int64_t> lengths(batch.lengths.data_ptr<int64_t>(),
+                                 batch.lengths.data_ptr<int64_t>() + batch.size());
+    return cache->batch_features(paths, batch.offsets, lengths).first;
+  };
+}
+
+}  // namespace
+
+TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
+                                         const RunRequest& request) {
+  namespace fs = std::filesystem;
+  config.train.validate();
+  config.data.loader.segments.validate();
+  auto train_entries = read_manifest_for(config.data.train_manifest, "data.train_manifest");
+  std::vector<data::ManifestEntry> valid_entries;
+  if (!config.data.valid_manifest.empty()) {
+    valid_entries = read_manifest_for(config.data.valid_manifest, "data.valid_manifest");
+  }
+  std::shared_ptr<void> teacher_keep_alive;
+  TeacherFn teacher = make_teacher(config, teacher_keep_alive);
+  auto model_options = config.model;
+  if (config.teacher.kind == "none") model_options.loss_weights.distillation = 0.0;
+
+  const fs::path run_dir = config.run_dir;
+  prepare_run_dir(run_dir, request);
+  torch::manual_seed(config.train.seed);
+  models::TokenizerTrainingModel model(model_options);
+  spdlog::info("model: {}", c10::str(*model));
+
+  data::DataLoader loader(train_entries, config.data.loader,
+                          data::LabelMap(std::vector<std::string>{}));
+  if (loader.batches_per_epoch() == 0) {
+    throw Error("data.train_manifest '" + config.data.train_manifest + "' yields no batch");
+  }
+  spdlog::info("data: {} clips -> {} segments per epoch, {} batches per epoch",
+               train_entries.size(), loader.segments_per_epoch(), loader.batches_per_epoch());
+  const audio::Frontend frontend;
+
+  auto forward = [&](const data::Batch& batch) {
+    const auto f = batch_features(frontend, batch);
+    return model->forward(f.log_mel, f.lengths, teacher(batch));
+  };
+
+  train::TrainerCallbacks callbacks;
+  callbacks.train_metric_names = {"loss", "reconstruction", "distillation", "diversity",
+                                  "tau",  "codes_used",     "perplexity"};
+  callbacks.loss = [&](const data::Batch& batch, int64_t) {
+    const double tau = model->vector_quantizer->temperature();  // the one this forward uses
+    auto out = forward(batch);
+    const auto usage = codebook_usage(out.logits, out.patch_lengths);
+    return train::StepResult{out.losses.total,
+                             {{"reconstruction", out.losses.reconstruction.item<double>()},
+                              {"distillation", out.losses.distillation.item<double>()},
+                              {"diversity", out.losses.diversity.item<double>()},
+                              {"tau", tau},
+                              {"codes_used", static_cast<double>(usage.distinct_codes)},
+                              {"perplexity", usage.perplexity}}};
+  };
+  callbacks.save_extra = [&](std::map<std::string, std::string>& extra) {
+    extra["gumbel_temperature"] = train::format_double(model->vector_quantizer->temperature());
+  };
+  callbacks.load_extra = [&](const std::map<std::string, std::string>& extra) {
+    const auto it = extra.find("gumbel_temperature");
+    if (it == extra.end()) throw Error("checkpoint state.yaml lacks extra.gumbel_temperature");
+    model->vector_quantizer->set_temperature(
+        train::parse_double(it->second, "extra.gumbel_temperature"));
+  };
+  if (!valid_entries.empty()) {
+    callbacks.valid_metric_names = {"valid_loss", "valid_perplexity"};
+    callbacks.validate = [&](int64_t) {
+      auto options = config.data.loader;
+      options.sampler.shuffle = false;
+      options.sampler.drop_last = false;
+      options.segments.mode = "consecutive";
+      options.max_epochs = 1;
+      data::DataLoader valid(valid_entries, options, data::LabelMap(std::vector<std::string>{}));
+      // Eval mode: the quantizer still draws Gumbel noise, from a fixed generator here so that
+      // validations are comparable.
+      torch::manual_seed(4321);
+      double loss = 0, perplexity = 0;
+      int64_t batches = 0;
+      while (auto batch = valid.next()) {
+        auto out = forward(*batch);
+        loss += out.losses.total.item<double>();
+        perplexity += codebook_usage(out.logits, out.patch_lengths).perplexity;
+        if (++batches == config.data.valid_max_batches) break;
+      }
+      if (batches == 0) throw Error("validation: data.valid_manifest yields no batch");
+      return train::MetricValues{{"valid_loss", loss / batches},
+                                 {"valid_perplexity", perplexity / batches}};
+    };
+  }
+
+  train::Trainer trainer(config.train, run_dir, *model, loader, callbacks, request.config_yaml);
+  if (request.resume) trainer.resume();
+  TokenizerTrainResult result;
+  result.fit = trainer.fit();
+  result.temperature = model->vector_quantizer->temperature();
+  if (!result.fit.interrupted) {
+    const fs::path out = run_dir / "tokenizer.safetensors";
+    models::save_weights(*model->tokenizer, out,
+                         {{"stage", "tokenizer"},
+                          {"step", std::to_string(result.fit.step)},
+                          {"gumbel_temperature", train::format_double(result.temperature)},
+                          {"config", request.config_yaml}});
+    result.tokenizer_weights = out.string();
+    spdlog::info("tokenizer written to {} (tau {:.6f})", out.string(), result.temperature);
+  }
+  return result;
+}
+
+}  // namespace hear::stages

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# hear-embed and hear-bench end to end: outputs readable by numpy, bad files reported and skipped
+# with a non-zero exit, MACs of the paper configuration, JSON output.
+set -euo pipefail
+SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+BIN="${HEAR_BIN:-$SRC/build/release/bin}"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+cd "$T"
+
+# Weights: the golden tiny model's `weights/*` with the prefix removed.
+/usr/bin/python3 - "$SRC" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1] + "/scripts")
+import convert_reference_checkpoint as c
+t, _ = c.read_safetensors(sys.argv[1] + "/tests/data/hear_tiny.safetensors")
+w = {k[len("weights/"):]: v for k, v in t.items() if k.startswith("weights/")}
+c.write_safetensors("tiny.safetensors", w, {})
+ac = {k[len("acoustic_model."):]: v for k, v in w.items() if k.startswith("acoustic_model.")}
+c.write_safetensors("acoustic.safetensors", ac, {})
+PY
+sox -n -r 44100 -c 2 long.flac synth 7.3 sine 440 vol 0.3
+sox -n -r 16000 short.wav synth 2.1 pinknoise vol 0.2
+echo "not audio" > bad.wav
+
+# Frame embeddings from the full model, batched: shapes and timestamps.
+if "$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" -w tiny.safetensors -o out \
+     --output task --batch-size 4 long.flac short.wav bad.wav 2> err.txt; then
+  echo "FAIL: a bad file must make the exit status non-zero"; exit 1
+fi
+grep -q "bad.wav" err.txt || { echo "FAIL: bad file not named"; cat err.txt; exit 1; }
+/usr/bin/python3 - <<'PY'
+import json, numpy as np
+idx = json.load(open("out/index.json"))
+assert idx["failed"] == ["bad.wav"], idx["failed"]
+files = {e["file"]: e for e in idx["files"]}
+a = np.load("out/" + files["long.flac"]["npy"]); ts = np.load("out/" + files["long.flac"]["timestamps_npy"])
+assert a.shape == (365, 32) and a.dtype == np.float32, a.shape
+assert ts.shape == (365,) and ts[0] == 5.0 and ts[1] == 25.0
+b = np.load("out/" + files["short.wav"]["npy"])
+assert b.shape == (105, 32), b.shape
+assert np.isfinite(a).all() and np.isfinite(b).all()
+print("embed task ok")
+PY
+# Batch of one gives the same frames as the batch of two (batch invariance through the program).
+"$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" -w tiny.safetensors -o solo --output task short.wav
+/usr/bin/python3 -c "
+import numpy as np
+a=np.load('out/short.task.npy'); b=np.load('solo/short.task.npy')
+assert np.abs(a-b).max() < 1e-5, np.abs(a-b).max()"
+# An acoustic model alone: acoustic frames and scene vectors; task output refused.
+"$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" -w acoustic.safetensors -o ac --output scene short.wav
+/usr/bin/python3 -c "
+import numpy as np
+s=np.load('ac/short.scene.npy'); assert s.shape==(96,), s.shape"
+if "$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" -w acoustic.safetensors -o x --output logits short.wav 2> err.txt; then exit 1; fi
+grep -q "task_model" err.txt
+
+# hear-bench: paper configuration, 10 s: 9,573,504,768 MACs; JSON to stdout.
+"$BIN/hear-bench" --no-timing --json - > bench.json
+/usr/bin/python3 - <<'PY'
+import json
+b = json.load(open("bench.json"))
+assert b["parameters"]["hear_classifier"] == 15097394, b["parameters"]
+assert b["parameters"]["acoustic_model"] == 11445888
+assert b["lengths"][0]["total_macs"] == 9573504768
+assert b["machine"]["threads"] == 1
+print("bench ok")
+PY
+"$BIN/hear-bench" --seconds 1 --runs 2 --warmup 1 --json timing.json > table.txt
+grep -q "RTF" table.txt
+/usr/bin/python3 -c "
+import json; t=json.load(open('timing.json'))['lengths'][0]['timing']
+assert t['total']['rtf'] > 0 and len(t['total']['runs']) == 2"
+if "$BIN/hear-bench" --sweep 1,abc 2> err.txt; then exit 1; fi
+grep -q "abc" err.txt
+echo "embed_bench_test: all checks passed"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# hear-teacher-cache end to end: the golden SSAST tiny weights over a manifest whose first clip is
+# the golden waveform -> the cached rows equal the official hidden_states (float16 precision);
+# 6 s consecutive segments, shards and index as documented; clear errors for a second run without
+# --overwrite, a teacher/config mismatch and a missing teacher.
+set -euo pipefail
+SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+BIN="${HEAR_BIN:-$SRC/build/release/bin}/hear-teacher-cache"
+GOLDEN="$SRC/tests/data/ssast_tiny.safetensors"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+cd "$T"
+/usr/bin/python3 - "$SRC/scripts" "$GOLDEN" <<'PY'
+import struct, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from convert_reference_checkpoint import read_safetensors
+g, _ = read_safetensors(sys.argv[2])
+
+
+def write_float_wav(path, x):  # IEEE float32 mono 16 kHz, read back bit-exactly
+    data = np.asarray(x, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 16000 * 4, 4, 32)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        f.write(b"data" + struct.pack("<I", len(data)) + data)
+
+
+write_float_wav("golden.wav", g["waveform"].numpy())
+rng = np.random.RandomState(0)
+write_float_wav("long.wav", 0.1 * rng.standard_normal(16000 * 14))   # 6 s + 6 s + 2 s
+write_float_wav("short.wav", 0.1 * rng.standard_normal(12000))       # < 1 s: skipped
+with open("m.tsv", "w") as f:
+    f.write("path\tlength\ngolden.wav\t96000\nlong.wav\t224000\nshort.wav\t12000\n")
+PY
+"$BIN" m.tsv --teacher "$GOLDEN" --weights-prefix weights/ --tiny-config -o cache \
+  --shard-size 2 --batch-size 3 --threads 1 | tee out.txt
+grep -q "4 segments, 0.0056 hours of audio, 2 shards" out.txt
+/usr/bin/python3 - "$SRC/scripts" "$GOLDEN" <<'PY'
+import json, os, sys, torch
+sys.path.insert(0, sys.argv[1])
+from convert_reference_checkpoint import read_safetensors
+g, _ = read_safetensors(sys.argv[2])
+meta = json.load(open("cache/cache.json"))
+assert meta["num_segments"] == 4 and meta["embed_dim"] == 64, meta
+assert meta["identity"]["segment_rule"] == "consecutive max_seconds=6 min_seconds=1", meta
+assert meta["identity"]["teacher_config"].startswith("embed_dim=64 num_heads=4 depth=2"), meta
+rows = [l.rstrip("\n").split("\t") for l in open("cache/index.tsv")][1:]
+assert [(os.path.basename(r[0]), int(r[1]), int(r[2]), int(r[6])) for r in rows] == [
+    ("golden.wav", 0, 96000, 300), ("long.wav", 0, 96000, 300), ("long.wav", 96000, 96000, 300),
+    ("long.wav", 192000, 32000, 100)], rows
+shard, smeta = read_safetensors("cache/shard_00000.safetensors")
+assert smeta["identity_digest"] == meta["identity_digest"]
+got = shard[rows[0][5]].float()
+want = g["hidden_states"][:300]
+# float16 rounding (<= 2^-11 relative) on top of the float32 parity error (~5e-6 absolute)
+diff = (got - want).abs()
+print(f"cached golden rows vs official hidden_states: max abs error {diff.max().item():.2e}")
+assert bool((diff <= 1e-3 * want.abs() + 2e-5).all()), (diff - 1e-3 * want.abs()).max()
+PY
+# A second run into the same directory needs --overwrite.
+if "$BIN" m.tsv --teacher "$GOLDEN" --weights-prefix weights/ --tiny-config -o cache 2> err.txt; then
+  echo "FAIL: overwrote a cache"; exit 1
+fi
+grep -q "already exists" err.txt || { cat err.txt; exit 1; }
+# Weights that do not fit the configured teacher: a clear error naming the keys.
+if "$BIN" m.tsv --teacher "$GOLDEN" --weights-prefix weights/ -o c2 2> err.txt; then
+  echo "FAIL: loaded tiny weights into the base teacher"; exit 1
+fi
+grep -q "v.pos_embed: file \[1, 514, 64\] vs model \[1, 514, 768\]" err.txt || { cat err.txt; exit 1; }
+# No teacher at all.
+if "$BIN" m.tsv -o c3 2> err.txt; then echo "FAIL: ran without a teacher"; exit 1; fi
+grep -q "exactly one of --teacher" err.txt || { cat err.txt; exit 1; }
+echo "teacher_cache_test: all checks passed"
