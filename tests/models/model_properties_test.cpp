@@ -74,7 +74,7 @@ TEST(ModelProperties, OptionsBindToConfigs) {
   EXPECT_EQ(o.decoder.num_classes, 7);
   EXPECT_FALSE(o.use_spectrogram);
   EXPECT_THROW(
-      io::config_from_yaml_text<HearClassifierOptions>("decoder:\n  num_classes: 0\n", "x"),
+      io::config_from_yaml_text<HearClassifierOptions>("decoder:\n  num_classes: -1\n", "x"),
       hear::Error);
   auto stage1 = io::config_from_yaml_text<TokenizerTrainingOptions>(
       "gumbel:\n  init_temperature: 1.5\nloss_weights:\n  diversity: 0.2\n", "t.yaml");
