@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's main job: install, build, then the three HEAR stages end to end on a small set
 # generated here (tiny configs), then the efficiency benchmark at the paper's configuration.
-# Everything lands in runs/main_job/ (HEAR_WORK overrides it). Takes ~10 minutes on 2 cores
+# Everything lands in runs/main_job/ (HEAR_WORK overrides it). Takes ~10-15 minutes on 2 cores
 # after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +21,12 @@ echo "== frontend on one clip =="
 
 echo "== stage 1: tokenizer (tiny; no SSAST checkpoint can be downloaded here, so teacher.kind=none) =="
 "$BIN/hear-tokenizer-train" --config configs/tokenizer_tiny.yaml run_dir="$WORK/tokenizer" \
-  data.train_manifest="$WORK/data/pretrain.tsv" data.valid_manifest="$WORK/data/valid.tsv" train.steps=100
+  data.train_manifest="$WORK/data/pretrain.tsv" data.valid_manifest="$WORK/data/valid.tsv" train.steps=60
 
 echo "== stage 2: MAM pre-training (tiny) =="
 "$BIN/hear-pretrain" --config configs/pretrain_tiny.yaml run_dir="$WORK/pretrain" \
   tokenizer_weights="$WORK/tokenizer/tokenizer.safetensors" \
-  data.train_manifest="$WORK/data/pretrain.tsv" data.valid_manifest="$WORK/data/valid.tsv" train.steps=150
+  data.train_manifest="$WORK/data/pretrain.tsv" data.valid_manifest="$WORK/data/valid.tsv" train.steps=100
 
 echo "== stage 3: fine-tuning (tiny), pre-trained (base) and from scratch =="
 for setting in base scratch; do
