@@ -22,7 +22,11 @@ import debpkg  # noqa: E402
 
 AUDIO_EXT = (".wav", ".ogg", ".mp3", ".flac", ".aif", ".aiff", ".gsm", ".oga")
 
-PROVENANCE_HEADER = ["file", "package", "version", "source", "start_s", "duration_s", "split", "eval"]
+# file: output path relative to the set's folder; package (+ version) and source (path inside the
+# package, `archive!member` for archive members) name the recording; start_s/duration_s: the part
+# used; split: the output's split/fold/category; eval: 1 when the output serves evaluation (the
+# pre-training builder leaves such sources out); note: free text (TTS settings, mixing, gain).
+PROVENANCE_HEADER = ["file", "package", "version", "source", "start_s", "duration_s", "split", "eval", "note"]
 
 
 def log(msg):

@@ -211,7 +211,7 @@ def load_noises(pkgs_noise, out_dir, small):
             os.replace(tmp, dst)
         x, _ = al.read_wav(dst)
         noises[f"{kind}_noise"] = (x, dict(file=f"{MAIN_DIR}/_background_noise_/{kind}_noise.wav",
-                                           package="sox", version="", source=f"synth {kind}noise vol 0.3",
+                                           package="sox", version="", source=f"synth {kind}noise vol 0.3", note="generated",
                                            start_s=0.0, duration_s=len(x) / SR, split="noise", eval=0))
     (out_dir / "README.md").write_text(
         "Background noise for kws-local (as in Speech Commands' _background_noise_).\n"
@@ -334,9 +334,10 @@ def main():
     old_notes = {}
     if (out / "provenance.tsv").exists():
         for row in al.read_provenance(out / "provenance.tsv"):
-            m = re.match(r"voice=\S+ word=\S+ (.*)$", row.get("source", ""))
-            if m and not m.group(1).startswith("("):
-                old_notes[row["file"]] = m.group(1)
+            m = re.match(r"voice=\S+ word=\S+ (.*)$", row.get("source", ""))  # before the note column
+            note = row.get("note") or (m.group(1) if m else "")
+            if note and not note.startswith("("):
+                old_notes[row["file"]] = note
     notes = al.parallel(do, jobs, args.jobs)
     notes = [n if n is not None else old_notes.get(f"{MAIN_DIR}/{j['word']}/{j['dst'].name}")
              for j, n in zip(jobs, notes)]
@@ -398,7 +399,7 @@ def main():
         d = sil_dir / f"{hashlib.sha1(f'{name}{i}'.encode()).hexdigest()[:8]}_nohash_{i}.wav"
         al.write_wav(d, n[start:start + SR] * gain, SR)
         sil_rows.append(dict(row, file=f"{TEST_DIR}/_silence_/{d.name}", start_s=start / SR, duration_s=1.0,
-                             split="test_silence", source=row["source"] + f" gain={gain:.2f}"))
+                             split="test_silence", note=f"gain={gain:.2f}"))
     counts["_silence_"] = n_extra
 
     # Provenance, speakers, licences, card.
@@ -407,17 +408,21 @@ def main():
     for j, note in zip(jobs, notes):
         s = j["speaker"]
         prov.append(dict(file=f"{MAIN_DIR}/{j['word']}/{j['dst'].name}", package=f"tts:{s['engine']}",
-                         version=ver[s["engine"]], source=f"voice={s['voice']} word={j['word']} "
-                         f"{note if note else '(rendered by an earlier run)'}", start_s=0.0, duration_s=1.0,
+                         version=ver[s["engine"]], source=f"voice={s['voice']} word={j['word']}",
+                         note=note or "(settings unknown: rendered by an earlier run)", start_s=0.0, duration_s=1.0,
                          split=j["split"], eval=int(j["split"] != "training")))
     for d, j in test_prov:
         prov.append(dict(file=f"{TEST_DIR}/_unknown_/{d.name}", package=f"tts:{j['speaker']['engine']}",
-                         version=ver[j["speaker"]["engine"]], source=f"copy of {MAIN_DIR}/{j['word']}/{j['dst'].name}",
+                         version=ver[j["speaker"]["engine"]],
+                         source=f"voice={j['speaker']['voice']} word={j['word']}",
+                         note=f"copy of {MAIN_DIR}/{j['word']}/{j['dst'].name}",
                          start_s=0.0, duration_s=1.0, split="test_unknown", eval=1))
     for w in SUPERB_WORDS:
         for j in by_word[w]:
             prov.append(dict(file=f"{TEST_DIR}/{w}/{j['dst'].name}", package=f"tts:{j['speaker']['engine']}",
-                             version=ver[j["speaker"]["engine"]], source=f"copy of {MAIN_DIR}/{w}/{j['dst'].name}",
+                             version=ver[j["speaker"]["engine"]],
+                             source=f"voice={j['speaker']['voice']} word={w}",
+                             note=f"copy of {MAIN_DIR}/{w}/{j['dst'].name}",
                              start_s=0.0, duration_s=1.0, split="test_word", eval=1))
     prov += [row for _, row in noises.values()] + sil_rows
     al.write_provenance(out / "provenance.tsv", prov)
