@@ -517,7 +517,7 @@ TTS engines (installed from Debian main by scripts/setup_data.sh; their copyrigh
 """
     al.write_text_atomic(out / "DATASET.md", card)
     if not args.keep_tts_cache:
-        shutil.rmtree(out / ".cache" / "tts", ignore_errors=True)
+        shutil.rmtree(out / ".cache", ignore_errors=True)
     al.log(f"kws: wrote {out} in {timer}")
 
 

@@ -25,6 +25,7 @@ import collections
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -299,6 +300,7 @@ def main():
                                 "-r", int))
     made_s = al.parallel(conv_single, singles, args.jobs)
     made_p = al.parallel(conv_pack, pack_jobs, args.jobs)
+    shutil.rmtree(gap_dir.parent, ignore_errors=True)  # keep the folder tree pure corpus audio
     al.log(f"pretrain: converted {len(singles)} files and {len(pack_jobs)} packs of short files ({timer})")
 
     files, prov = [], []
