@@ -71,4 +71,46 @@ grep -q "v.pos_embed: file \[1, 514, 64\] vs model \[1, 514, 768\]" err.txt || {
 # No teacher at all.
 if "$BIN" m.tsv -o c3 2> err.txt; then echo "FAIL: ran without a teacher"; exit 1; fi
 grep -q "exactly one of --teacher" err.txt || { cat err.txt; exit 1; }
+
+# Stage 1 through the cache equals stage 1 with the live teacher: same data, same seed, the
+# features differ only by float16 rounding, so the per-step losses agree to ~1e-3 relative.
+/usr/bin/python3 - "$SRC/scripts" "$GOLDEN" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from convert_reference_checkpoint import read_safetensors, write_safetensors
+g, _ = read_safetensors(sys.argv[2])
+w = {k[len("weights/"):]: v for k, v in g.items() if k.startswith("weights/")}
+write_safetensors("teacher.safetensors", w, {})
+PY
+TOKCFG="$SRC/configs/tokenizer_tiny.yaml"
+common=(data.train_manifest=m.tsv data.loader.segments.mode=consecutive
+  data.loader.sampler.batch_size=2 data.loader.num_workers=1 train.steps=6 train.log_every=1
+  train.threads=1 train.checkpoint_every=0)
+HEAR_TOK="${HEAR_BIN:-$SRC/build/release/bin}/hear-tokenizer-train"
+"$HEAR_TOK" --config "$TOKCFG" run_dir=live teacher.kind=ssast \
+  teacher.weights=teacher.safetensors "${common[@]}" > live.txt 2>&1 || { cat live.txt; exit 1; }
+"$HEAR_TOK" --config "$TOKCFG" run_dir=cached teacher.kind=cache teacher.cache=cache \
+  "${common[@]}" > cached.txt 2>&1 || { cat cached.txt; exit 1; }
+/usr/bin/python3 - <<'PY'
+import json
+def rows(run):
+    return [r for r in map(json.loads, open(f"{run}/metrics.jsonl")) if "distillation" in r]
+live, cached = rows("live"), rows("cached")
+assert len(live) == len(cached) == 6, (len(live), len(cached))
+worst = 0.0
+for a, b in zip(live, cached):
+    assert a["step"] == b["step"] and a["tau"] == b["tau"], (a, b)
+    for k in ("loss", "reconstruction", "distillation", "diversity"):
+        rel = abs(a[k] - b[k]) / max(abs(a[k]), 1e-12)
+        worst = max(worst, rel)
+        assert rel < 2e-3, (k, a["step"], a[k], b[k])
+    assert a["distillation"] > 0
+print(f"live teacher vs cache, 6 steps: worst relative loss difference {worst:.2e}")
+PY
+# A cache cut with another segment rule is refused by stage 1.
+if "$HEAR_TOK" --config "$TOKCFG" run_dir=bad teacher.kind=cache teacher.cache=cache \
+    "${common[@]}" data.loader.segments.max_seconds=4 2> err.txt > /dev/null; then
+  echo "FAIL: stage 1 used a cache cut with another segment rule"; exit 1
+fi
+grep -q "segment rule" err.txt || { cat err.txt; exit 1; }
 echo "teacher_cache_test: all checks passed"
