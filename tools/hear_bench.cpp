@@ -13,6 +13,7 @@
 #include "hear/audio/frontend.h"
 #include "hear/bench/cost_model.h"
 #include "hear/bench/machine.h"
+#include "hear/bench/op_counter.h"
 #include "hear/bench/timing.h"
 #include "hear/io/config.h"
 #include "hear/io/file_util.h"
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
     double seconds = 10.0;
     int threads = 1, warmup = 3, runs = 10;
     int64_t classes = 50;
-    bool no_timing = false;
+    bool no_timing = false, no_executed = false;
     app.add_option("--config", config_path,
                    "model config YAML (HearClassifier keys: acoustic_model.*, task_model.*, ...)");
     app.add_option("overrides", overrides, "dotted overrides, e.g. acoustic_model.hidden_size=256");
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--json", json_path, "also write the results as JSON ('-' = stdout only)");
     app.add_flag("--no-timing", no_timing, "parameters and MACs only");
+    app.add_flag("--no-executed-count", no_executed,
+                 "skip the cross-check of the MACs against the products a forward executes");
     app.add_option("--compare-reference", reference_path,
                    "a checkout of the official HEAR code: time it with scripts/reference_rtf.py");
     HEAR_PARSE(app, argc, argv);
@@ -217,13 +220,42 @@ int main(int argc, char** argv) {
         std::printf("  %-22s %12.4f %12.4f   (estimate, not in the total)\n", "frontend",
                     cost.frontend.macs / 1e9, 2 * cost.frontend.macs / 1e9);
       }
-      if (!no_timing) {
-        auto timed_model = model;
-        if (!note.empty()) {
-          torch::manual_seed(0);
-          timed_model = hear::models::HearClassifier(run_options);
-          timed_model->eval();
+      auto timed_model = model;
+      if (!note.empty() && (!no_timing || !no_executed)) {
+        torch::manual_seed(0);
+        timed_model = hear::models::HearClassifier(run_options);
+        timed_model->eval();
+      }
+      if (!no_executed) {
+        // Independent count: the matrix products one forward really executes (aten op observer).
+        // The fast relative-position attention multiplies against the 2T-1 distinct offsets, so
+        // its two position products cost T(2T-1)d instead of the T·T·d the convention counts.
+        torch::InferenceMode guard;
+        const auto f = hear::audio::Frontend()(torch::zeros({1, samples}),
+                                               torch::tensor({samples}, torch::kLong));
+        int64_t executed = 0;
+        {
+          hear::bench::ExecutedMacCounter counter;
+          timed_model->forward(f);
+          executed = counter.result().total;
         }
+        const int64_t t = cost.geometry.window_tokens;
+        const int64_t expected_extra = 2 * cost.geometry.windows *
+                                       run_options.acoustic_model.num_transformer_layers * t *
+                                       (t - 1) * run_options.acoustic_model.hidden_size;
+        const bool agrees = executed - cost.total_macs == expected_extra;
+        row["executed_macs"] = executed;
+        row["executed_minus_analytic"] = executed - cost.total_macs;
+        row["executed_check"] = agrees ? "agrees" : "MISMATCH";
+        if (!quiet) {
+          std::printf(
+              "  %-22s %12.4f %12.4f   (products executed by one forward; %s: %+.4f G = "
+              "2·windows·layers·T(T-1)·hidden, the fast attention's 2T-1 offsets)\n",
+              "executed", executed / 1e9, 2 * executed / 1e9, agrees ? "agrees" : "MISMATCH",
+              (executed - cost.total_macs) / 1e9);
+        }
+      }
+      if (!no_timing) {
         // Long clips: fewer repetitions so a sweep to 600 s stays affordable.
         const int r = len > 60 ? std::min(runs, 3) : runs;
         const int w = len > 60 ? std::min(warmup, 1) : warmup;
