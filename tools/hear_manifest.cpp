@@ -1,0 +1,126 @@
+// hear-manifest: an unlabelled (or folder-labelled) audio collection -> a TSV manifest with each
+// file's length, for hear-pretrain / hear-tokenizer-train / hear-teacher-cache.
+//
+//   hear-manifest /data/corpus /data/more.flac -o corpus.tsv
+//
+// Folders are scanned (recursively by default) for audio files; the length of each comes from its
+// header (no decoding), converted to 16 kHz. Files libsndfile cannot open are listed and skipped
+// (--strict: an error). The summary says how much audio the paper's pre-training rule keeps: long
+// files cut into <= 6 s segments, anything shorter than 1 s skipped.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "hear/audio/audio_file.h"
+#include "hear/data/manifest.h"
+#include "hear/data/segmenter.h"
+#include "tool_common.h"
+
+namespace {
+
+std::vector<std::string> split_extensions(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    while (!item.empty() && item.front() == '.') item.erase(item.begin());
+    if (!item.empty()) out.push_back(item);
+  }
+  if (out.empty()) throw hear::Error("--extensions '" + text + "' names no extension");
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return hear::tools::run_tool("hear-manifest", [&]() -> int {
+    namespace fs = std::filesystem;
+    CLI::App app{"Write a TSV manifest (path, length in 16 kHz samples) of audio files"};
+    std::vector<std::string> inputs;
+    std::string out, extensions = "wav,flac,ogg,opus,mp3,aiff,aif,au";
+    bool no_recursive = false, label_from_parent = false, strict = false;
+    double max_seconds = 6.0, min_seconds = 1.0;
+    app.add_option("inputs", inputs, "folders to scan and/or audio files")->required();
+    app.add_option("-o,--out", out, "manifest to write (TSV; atomically)")->required();
+    app.add_option("--extensions", extensions, "comma-separated file extensions to take");
+    app.add_flag("--no-recursive", no_recursive, "only the folders' own files");
+    app.add_flag("--label-from-parent", label_from_parent,
+                 "third column = the name of each file's folder (labelled sets)");
+    app.add_flag("--strict", strict, "an unreadable audio file is an error (default: skipped)");
+    app.add_option("--max-seconds", max_seconds, "summary: segment length of the cut")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--min-seconds", min_seconds, "summary: shorter clips/tails are skipped")
+        ->check(CLI::NonNegativeNumber);
+    HEAR_PARSE(app, argc, argv);
+
+    hear::data::ScanOptions scan;
+    scan.extensions = split_extensions(extensions);
+    scan.recursive = !no_recursive;
+    scan.label_from_parent = label_from_parent;
+    scan.skip_unreadable = !strict;
+
+    std::vector<hear::data::ManifestEntry> entries;
+    std::vector<std::string> skipped;
+    for (const auto& input : inputs) {
+      std::error_code ec;
+      if (fs::is_directory(input, ec)) {
+        auto r = hear::data::scan_directory(input, scan);
+        if (r.entries.empty())
+          spdlog::warn("{}: no audio files with extensions {}", input, extensions);
+        entries.insert(entries.end(), r.entries.begin(), r.entries.end());
+        skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
+      } else if (fs::is_regular_file(input, ec)) {
+        try {
+          const auto info = hear::audio::probe_audio(input);
+          hear::data::ManifestEntry e;
+          e.path = fs::absolute(input).lexically_normal();
+          e.num_samples = static_cast<int64_t>(static_cast<double>(info.frames) *
+                                               hear::data::kManifestSampleRate / info.sample_rate);
+          if (label_from_parent) e.label = e.path.parent_path().filename().string();
+          entries.push_back(std::move(e));
+        } catch (const hear::Error& err) {
+          if (strict) throw;
+          skipped.push_back(input + ": " + err.what());
+        }
+      } else {
+        throw hear::Error("input '" + input + "' is neither a folder nor a file");
+      }
+    }
+    for (auto& e : entries) e.path = fs::absolute(e.path).lexically_normal();
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.path < b.path; });
+    std::set<fs::path> seen;
+    for (const auto& e : entries) {
+      if (!seen.insert(e.path).second) {
+        throw hear::Error("'" + e.path.string() + "' is given twice (overlapping inputs?)");
+      }
+    }
+    if (entries.empty()) throw hear::Error("no readable audio file found in the inputs");
+    hear::data::write_manifest(out, entries);
+
+    hear::data::SegmentOptions rule;
+    rule.mode = "consecutive";
+    rule.max_seconds = max_seconds;
+    rule.min_seconds = min_seconds;
+    rule.validate();
+    const auto segments = hear::data::make_segments(entries, rule, 0, 0);
+    int64_t total = 0, kept = 0;
+    for (const auto& e : entries) total += e.num_samples;
+    for (const auto& s : segments.segments) kept += s.length;
+    const double sr = hear::data::kManifestSampleRate;
+    std::printf("%s: %zu files, %.1f s (%.4f hours)\n", out.c_str(), entries.size(), total / sr,
+                total / sr / 3600.0);
+    std::printf(
+        "pre-training rule (segments <= %g s, < %g s skipped): %zu segments, %.1f s (%.4f hours) "
+        "kept, %lld files too short\n",
+        max_seconds, min_seconds, segments.segments.size(), kept / sr, kept / sr / 3600.0,
+        static_cast<long long>(segments.skipped_clips));
+    if (!skipped.empty()) {
+      std::printf("%zu unreadable files skipped:\n", skipped.size());
+      for (const auto& s : skipped) std::printf("  %s\n", s.c_str());
+    }
+    return 0;
+  });
+}
