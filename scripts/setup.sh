@@ -10,6 +10,7 @@ PACKAGES=(
   libopenblas0-openmp   # without it Debian's torch falls back to the reference BLAS (~18x slower);
                         # the -pthread flavour ignores at::set_num_threads
   libsndfile1-dev libsoxr-dev
+  libssl-dev            # libcrypto: SHA-1 / SHA-256
   libyaml-cpp-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev googletest
   python3 python3-numpy python3-torch python3-torchaudio python3-matplotlib

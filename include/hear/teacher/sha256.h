@@ -1,27 +1,37 @@
 #pragma once
-// SHA-256 (FIPS 180-4), used to fingerprint teacher weights for the teacher-feature cache.
+// SHA-256 (FIPS 180-4) through OpenSSL's EVP interface, used to fingerprint teacher weights for
+// the teacher-feature cache.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
 
 namespace hear::teacher {
 
 class Sha256 {
  public:
-  Sha256();
+  Sha256();  // throws hear::Error when OpenSSL cannot provide SHA-256
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
   void update(const void* data, size_t size);
   void update(const std::string& bytes) { update(bytes.data(), bytes.size()); }
-  // Lower-case hex digest (64 characters). The object must not be updated afterwards.
+  // Lower-case hex digest (64 characters); calling it again returns the same digest. The object
+  // must not be updated afterwards (hear::Error).
   std::string hex_digest();
 
  private:
-  void block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buffer_[64];
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
-  bool finished_ = false;
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+  std::string digest_;  // set by the first hex_digest()
 };
 
 std::string sha256_hex(const std::string& bytes);
