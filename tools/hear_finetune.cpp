@@ -1,5 +1,6 @@
 // hear-finetune: stage 3, downstream classification in the paper's four settings, with
-// validation-based epoch selection, test scoring and k-fold cross-validation.
+// validation-based epoch selection, test scoring and k-fold cross-validation, from manifests or a
+// dataset's own layout (data.format: esc50, speech_commands, voxceleb1).
 #include "hear/stages/finetune.h"
 
 #include "tool_common.h"
@@ -11,14 +12,16 @@ int main(int argc, char** argv) {
     args.add_to(app);
     bool folds = false;
     app.add_flag("--folds", folds,
-                 "k-fold cross-validation over data.fold_manifests (mean +- std in cv.json)");
+                 "k-fold cross-validation over data.fold_manifests (mean +- std in cv.json); "
+                 "implied by data.format esc50");
     HEAR_PARSE(app, argc, argv);
     hear::stages::FinetuneConfig config;
     std::string yaml;
     if (!args.resolve(config, yaml)) return 0;
     const hear::stages::RunRequest request{!args.resume_dir.empty(), yaml};
     bool interrupted = false;
-    if (folds) {
+    // ESC-50's folds are its protocol: a dataset read as esc50 is always cross-validated.
+    if (folds || config.data.cross_validated()) {
       const auto cv = hear::stages::run_finetune_cv(config, request);
       interrupted = !cv.folds.empty() && cv.folds.back().fit.interrupted;
       if (!interrupted) {

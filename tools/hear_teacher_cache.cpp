@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
     for (const auto& s : list.segments) {
       if (limit > 0 && static_cast<int64_t>(segments.size()) >= limit) break;
       const auto& e = entries[static_cast<size_t>(s.entry)];
-      segments.push_back({e.path, s.offset, s.length, s.pad_to, s.whole});
+      // Segment offsets are relative to the entry (a slice of a longer file starts at e.offset).
+      segments.push_back({e.path, e.offset + s.offset, s.length, s.pad_to, s.whole});
     }
     spdlog::info("{}: {} clips -> {} segments ({}; {} clips too short)", manifest, entries.size(),
                  segments.size(), rule, list.skipped_clips);

@@ -77,7 +77,7 @@ DecodeFn audio_file_decoder() {
   return [](const ManifestEntry& entry, int64_t offset, int64_t length) {
     audio::LoadOptions o;
     o.sample_rate = static_cast<int>(kManifestSampleRate);
-    o.offset_s = static_cast<double>(offset) / kManifestSampleRate;
+    o.offset_s = static_cast<double>(entry.offset + offset) / kManifestSampleRate;
     o.duration_s = length < 0 ? -1.0 : static_cast<double>(length) / kManifestSampleRate;
     return audio::load_audio(entry.path, o);
   };
@@ -201,7 +201,7 @@ Batch DataLoader::build(int64_t ticket, const EpochPlan& plan) const {
     labels[r] = label_index_[static_cast<size_t>(seg.entry)];
     max_len = std::max(max_len, lengths[r]);
     batch.paths.push_back(entry.path.string());
-    batch.offsets.push_back(seg.offset);
+    batch.offsets.push_back(entry.offset + seg.offset);
   }
   batch.waveforms = torch::zeros({b, max_len}, torch::kFloat);
   for (int64_t r = 0; r < b; ++r) {

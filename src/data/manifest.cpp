@@ -77,10 +77,10 @@ std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
     const bool header = first_content_line && manifest_lower(cols[0]) == "path";
     first_content_line = false;
     if (header) continue;
-    if (cols.size() < 2 || cols.size() > 3) {
-      throw Error(where() + "expected 2 or 3 tab-separated columns " +
-                  "(path, duration_or_num_samples[, label]), got " + std::to_string(cols.size()) +
-                  " in '" + line + "'");
+    if (cols.size() < 2 || cols.size() > 4) {
+      throw Error(where() + "expected 2 to 4 tab-separated columns " +
+                  "(path, duration_or_num_samples[, label[, offset]]), got " +
+                  std::to_string(cols.size()) + " in '" + line + "'");
     }
     if (cols[0].empty()) throw Error(where() + "empty path");
     ManifestEntry e;
@@ -90,7 +90,14 @@ std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
       throw Error(where() + "bad duration_or_num_samples '" + cols[1] +
                   "' (seconds need a '.', e.g. 2.0; sample counts are integers)");
     }
-    if (cols.size() == 3) e.label = cols[2];
+    if (cols.size() >= 3) e.label = cols[2];
+    if (cols.size() == 4 && !cols[3].empty()) {
+      if (!manifest_all_digits(cols[3]) || cols[3].size() > 18) {
+        throw Error(where() + "bad offset '" + cols[3] +
+                    "' (a sample count at 16 kHz: a non-negative integer)");
+      }
+      e.offset = std::stoll(cols[3]);
+    }
     if (options.check_files) {
       std::error_code ec;
       if (!fs::is_regular_file(e.path, ec)) {
@@ -117,7 +124,11 @@ void write_manifest(const fs::path& manifest, const std::vector<ManifestEntry>& 
   const fs::path base = fs::absolute(manifest).parent_path().lexically_normal();
   const bool labelled = std::any_of(entries.begin(), entries.end(),
                                     [](const ManifestEntry& e) { return !e.label.empty(); });
-  std::string out = labelled ? "path\tnum_samples\tlabel\n" : "path\tnum_samples\n";
+  const bool with_offsets = std::any_of(entries.begin(), entries.end(),
+                                        [](const ManifestEntry& e) { return e.offset != 0; });
+  std::string out = with_offsets ? "path\tnum_samples\tlabel\toffset\n"
+                    : labelled   ? "path\tnum_samples\tlabel\n"
+                                 : "path\tnum_samples\n";
   for (const auto& e : entries) {
     fs::path p = fs::absolute(e.path).lexically_normal();
     fs::path rel = p.lexically_relative(base);
@@ -133,8 +144,13 @@ void write_manifest(const fs::path& manifest, const std::vector<ManifestEntry>& 
       throw Error("write_manifest('" + manifest.string() + "'): negative length for '" +
                   e.path.string() + "'");
     }
+    if (e.offset < 0) {
+      throw Error("write_manifest('" + manifest.string() + "'): negative offset for '" +
+                  e.path.string() + "'");
+    }
     out += shown + "\t" + std::to_string(e.num_samples);
-    if (labelled) out += "\t" + e.label;
+    if (labelled || with_offsets) out += "\t" + e.label;
+    if (with_offsets) out += "\t" + std::to_string(e.offset);
     out += "\n";
   }
   io::write_file_atomic(manifest, out);

@@ -53,19 +53,26 @@ SegmentList make_segments(const std::vector<ManifestEntry>& entries, const Segme
   SegmentList out;
   out.segments.reserve(entries.size());
   for (int64_t i = 0; i < static_cast<int64_t>(entries.size()); ++i) {
-    const int64_t n = entries[static_cast<size_t>(i)].num_samples;
+    const ManifestEntry& entry = entries[static_cast<size_t>(i)];
+    const int64_t n = entry.num_samples;
+    if (entry.offset < 0) {
+      throw Error("manifest entry '" + entry.path.string() + "' has a negative offset (" +
+                  std::to_string(entry.offset) + ")");
+    }
+    // A slice (offset > 0) is never "the whole file": it must stop after its own length.
+    const bool file_start = entry.offset == 0;
     if (n < std::max<int64_t>(min_len, 1)) {
       ++out.skipped_clips;
       continue;
     }
     if (options.mode == "random_crop") {
       const int64_t len = std::min(n, max_len);
-      out.segments.push_back({i, n > len ? draw(i, n - len) : 0, len, 0, n <= len});
+      out.segments.push_back({i, n > len ? draw(i, n - len) : 0, len, 0, file_start && n <= len});
     } else if (options.mode == "consecutive") {
       for (int64_t start = 0; start < n; start += max_len) {
         const int64_t len = std::min(max_len, n - start);
         if (start > 0 && len < min_len) break;
-        out.segments.push_back({i, start, len, 0, n <= max_len});
+        out.segments.push_back({i, start, len, 0, file_start && n <= max_len});
       }
     } else {
       int64_t offset = 0, len = n;
@@ -77,7 +84,7 @@ SegmentList make_segments(const std::vector<ManifestEntry>& entries, const Segme
           offset = (n - len) / 2;
         }
       }
-      out.segments.push_back({i, offset, len, pad_to, len == n});
+      out.segments.push_back({i, offset, len, pad_to, file_start && len == n});
     }
   }
   return out;

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,15 +19,129 @@ namespace hear::stages {
 
 FinetuneDataConfig::FinetuneDataConfig() {
   loader.segments.mode = "whole";
+  // Every labelled clip counts (Speech Commands has clips under 1 s; pre-training's 1 s rule does
+  // not apply here).
+  loader.segments.min_seconds = 0.0;
   loader.sampler.batch_size = 16;
 }
 
 void FinetuneDataConfig::define(io::ConfigSchema& s) {
+  s.field("format", format,
+          "where the splits come from: manifest (the *_manifest keys) or a dataset layout under "
+          "data.root: esc50 | speech_commands | voxceleb1")
+      .choices({"manifest", "esc50", "speech_commands", "voxceleb1"});
+  s.field("root", root, "dataset folder (formats esc50, speech_commands, voxceleb1)");
+  s.field("protocol", protocol,
+          "speech_commands: gscv1 (SUPERB KS1, 12 classes) | gscv2 (35 words)")
+      .choices({"", "gscv1", "gscv2"});
+  s.field("test_root", test_root,
+          "speech_commands: separate test set (speech_commands_test_set_v0.0X); empty: "
+          "testing_list.txt");
+  s.field("test_folds", test_folds,
+          "cross-validation: folds (1-based) held out as test folds, one run each; empty: all")
+      .min(1);
   s.field("train_manifest", train_manifest, "labelled training clips (TSV manifest)");
   s.field("valid_manifest", valid_manifest, "labelled validation clips (epoch selection)");
   s.field("test_manifest", test_manifest, "labelled test clips (scored with `best`)");
   s.field("fold_manifests", fold_manifests, "cross-validation: one manifest per fold");
   s.section("loader", loader);
+}
+
+void FinetuneDataConfig::validate() const {
+  if (format == "manifest") {
+    for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"root", &root},
+                                     {"protocol", &protocol},
+                                     {"test_root", &test_root}}) {
+      if (!value->empty()) {
+        throw Error(std::string("data.") + key + " is only read with data.format esc50, " +
+                    "speech_commands or voxceleb1 (data.format is manifest): set data.format or " +
+                    "remove data." + key);
+      }
+    }
+    return;
+  }
+  static const std::map<std::string, std::string> kRootDoc = {
+      {"esc50", "the ESC-50-master folder with audio/ and meta/esc50.csv"},
+      {"speech_commands", "the speech_commands_v0.0X folder"},
+      {"voxceleb1", "the VoxCeleb1 folder with iden_split.txt and */wav/"}};
+  if (root.empty()) {
+    throw Error("data.format " + format + " needs data.root (" + kRootDoc.at(format) + ")");
+  }
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string*>{"train_manifest", &train_manifest},
+        {"valid_manifest", &valid_manifest},
+        {"test_manifest", &test_manifest}}) {
+    if (!value->empty()) {
+      throw Error(std::string("data.") + key + " is not read with data.format " + format +
+                  " (the splits come from data.root): remove it, or use data.format manifest");
+    }
+  }
+  if (!fold_manifests.empty()) {
+    throw Error("data.fold_manifests is not read with data.format " + format +
+                " (the splits come from data.root): remove it, or use data.format manifest");
+  }
+  if (format == "speech_commands") {
+    if (protocol.empty()) {
+      throw Error(
+          "data.format speech_commands needs data.protocol: gscv1 (SUPERB KS1, 12 classes) "
+          "or gscv2 (35 words)");
+    }
+  } else if (!protocol.empty()) {
+    throw Error("data.protocol is only read with data.format speech_commands (data.format is " +
+                format + ")");
+  }
+  if (!test_root.empty() && format != "speech_commands") {
+    throw Error("data.test_root is only read with data.format speech_commands (data.format is " +
+                format + ")");
+  }
+  if (!test_folds.empty() && format != "esc50") {
+    throw Error(
+        "data.test_folds is only read for cross-validation (data.format esc50, or "
+        "data.fold_manifests with --folds); data.format is " +
+        format);
+  }
+}
+
+data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data) {
+  data.validate();
+  data::DatasetSplits splits;
+  if (data.format == "manifest") {
+    if (!data.train_manifest.empty()) {
+      splits.train = read_manifest_for(data.train_manifest, "data.train_manifest");
+    }
+    if (!data.valid_manifest.empty()) {
+      splits.valid = read_manifest_for(data.valid_manifest, "data.valid_manifest");
+    }
+    if (!data.test_manifest.empty()) {
+      splits.test = read_manifest_for(data.test_manifest, "data.test_manifest");
+    }
+    for (size_t k = 0; k < data.fold_manifests.size(); ++k) {
+      splits.folds.push_back(read_manifest_for(data.fold_manifests[k],
+                                               "data.fold_manifests[" + std::to_string(k) + "]"));
+    }
+    return splits;
+  }
+  try {
+    if (data.format == "esc50") {
+      splits = data::read_esc50(data.root);
+    } else if (data.format == "voxceleb1") {
+      splits = data::read_voxceleb1(data.root);
+    } else {
+      data::SpeechCommandsOptions options;
+      options.root = data.root;
+      options.protocol = data.protocol;
+      options.test_root = data.test_root;
+      splits = data::read_speech_commands(options);
+    }
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (data.format " + data.format + ", data.root '" +
+                data.root + "')");
+  }
+  for (const auto& note : splits.notes) spdlog::info("data: {}", note);
+  if (splits.labels.size() == 0) {
+    throw Error("data.format " + data.format + ": '" + data.root + "' yields no class");
+  }
+  return splits;
 }
 
 FinetuneConfig::FinetuneConfig() {
@@ -56,6 +172,7 @@ void FinetuneConfig::validate() const {
                 "acoustic_model.safetensors), or use setting=scratch");
   }
   train.validate();
+  data.validate();
   data.loader.segments.validate();
 }
 
@@ -92,6 +209,7 @@ Evaluation evaluate(models::HearClassifier& model, const std::vector<data::Manif
   options.sampler.bucket_pool = 0;
   options.max_epochs = 1;
   if (options.segments.crop_position == "random") options.segments.crop_position = "center";
+  options.segments.min_seconds = 0.0;  // every clip of the set is scored
   data::DataLoader loader(entries, options, labels);
   const audio::Frontend frontend;
   Evaluation ev;
@@ -160,27 +278,38 @@ std::string labels_text(const data::LabelMap& labels) {
   return out;
 }
 
+// `dataset_labels`: the class order of a dataset format (hear/data/datasets.h); empty: the sorted
+// labels of the training clips (format manifest).
 FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& request,
                            const std::vector<data::ManifestEntry>& train_entries,
                            const std::vector<data::ManifestEntry>& valid_entries,
-                           const std::vector<data::ManifestEntry>& test_entries) {
+                           const std::vector<data::ManifestEntry>& test_entries,
+                           const data::LabelMap& dataset_labels) {
   namespace fs = std::filesystem;
   const fs::path run_dir = config.run_dir;
   prepare_run_dir(run_dir, request);
-  const auto labels = data::LabelMap::from_entries(train_entries);
-  for (const auto* set : {&valid_entries, &test_entries}) {
+  const bool from_dataset = dataset_labels.size() > 0;
+  const auto labels = from_dataset ? dataset_labels : data::LabelMap::from_entries(train_entries);
+  const std::string label_source =
+      from_dataset ? "data.format " + config.data.format : "the training manifest";
+  for (const auto* set : {&train_entries, &valid_entries, &test_entries}) {
     for (const auto& e : *set) {
+      if (e.label.empty()) throw Error("'" + e.path.string() + "' has no label");
       if (!labels.contains(e.label)) {
         throw Error("label '" + e.label + "' of '" + e.path.string() +
-                    "' does not occur in the training manifest");
+                    "' is not one of the classes of " + label_source);
       }
     }
   }
   if (config.model.decoder.num_classes != 0 && config.model.decoder.num_classes != labels.size()) {
     throw Error("model.decoder.num_classes is " + std::to_string(config.model.decoder.num_classes) +
-                " but the training manifest has " + std::to_string(labels.size()) + " classes");
+                " but " + label_source + " has " + std::to_string(labels.size()) + " classes");
   }
   io::write_file_atomic(run_dir / "labels.tsv", labels_text(labels));
+  // The exact clips of this run (with slice offsets), to rerun or audit it without the reader.
+  data::write_manifest(run_dir / "splits" / "train.tsv", train_entries);
+  if (!valid_entries.empty()) data::write_manifest(run_dir / "splits" / "valid.tsv", valid_entries);
+  if (!test_entries.empty()) data::write_manifest(run_dir / "splits" / "test.tsv", test_entries);
 
   torch::manual_seed(config.train.seed);
   auto model = make_classifier(config, labels.size());
@@ -251,59 +380,105 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
 
 FinetuneResult run_finetune(const FinetuneConfig& config, const RunRequest& request) {
   config.validate();
-  const auto train_entries = read_manifest_for(config.data.train_manifest, "data.train_manifest");
-  std::vector<data::ManifestEntry> valid, test;
-  if (!config.data.valid_manifest.empty()) {
-    valid = read_manifest_for(config.data.valid_manifest, "data.valid_manifest");
+  if (config.data.cross_validated()) {
+    throw Error("data.format " + config.data.format +
+                " is a cross-validation set (its folds are the splits): run it with "
+                "run_finetune_cv (hear-finetune does so by itself)");
   }
-  if (!config.data.test_manifest.empty()) {
-    test = read_manifest_for(config.data.test_manifest, "data.test_manifest");
+  if (!config.data.test_folds.empty()) {
+    throw Error(
+        "data.test_folds is only read for cross-validation (hear-finetune --folds, or "
+        "data.format esc50)");
   }
-  for (const auto& e : train_entries) {
+  if (config.data.format == "manifest" && config.data.train_manifest.empty()) {
+    throw Error(
+        "config key 'data.train_manifest' is required (a manifest TSV), or set "
+        "data.format and data.root to read a dataset layout");
+  }
+  const auto splits = load_finetune_data(config.data);
+  if (splits.train.empty()) {
+    throw Error("data.format " + config.data.format + ": no training clip in '" + config.data.root +
+                "'");
+  }
+  for (const auto& e : splits.train) {
     if (e.label.empty()) {
       throw Error("'" + e.path.string() + "' in data.train_manifest has no label");
     }
   }
-  return finetune_on(config, request, train_entries, valid, test);
+  return finetune_on(config, request, splits.train, splits.valid, splits.test, splits.labels);
 }
 
 CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunRequest& request) {
   config.validate();
-  const auto& folds = config.data.fold_manifests;
-  if (folds.size() < 2) {
+  const bool from_manifests = config.data.format == "manifest";
+  if (!from_manifests && !config.data.cross_validated()) {
+    throw Error(
+        "cross-validation needs data.fold_manifests (data.format manifest) or "
+        "data.format esc50; data.format is " +
+        config.data.format);
+  }
+  if (from_manifests && config.data.fold_manifests.size() < 2) {
     throw Error("cross-validation needs at least 2 entries in data.fold_manifests, got " +
-                std::to_string(folds.size()));
+                std::to_string(config.data.fold_manifests.size()));
   }
-  std::vector<std::vector<data::ManifestEntry>> entries;
-  for (size_t k = 0; k < folds.size(); ++k) {
-    entries.push_back(
-        read_manifest_for(folds[k], "data.fold_manifests[" + std::to_string(k) + "]"));
+  data::DatasetSplits splits;
+  if (from_manifests) {
+    auto data = config.data;  // only the folds are read here
+    data.train_manifest = data.valid_manifest = data.test_manifest = "";
+    splits = load_finetune_data(data);
+  } else {
+    splits = load_finetune_data(config.data);
   }
+  const auto& entries = splits.folds;
+  if (entries.size() < 2) {
+    throw Error("cross-validation needs at least 2 folds; '" + config.data.root + "' has " +
+                std::to_string(entries.size()));
+  }
+  std::vector<size_t> test_folds;  // 0-based
+  for (const int64_t f : config.data.test_folds) {
+    if (f < 1 || f > static_cast<int64_t>(entries.size())) {
+      throw Error("data.test_folds: fold " + std::to_string(f) + " is outside 1.." +
+                  std::to_string(entries.size()));
+    }
+    if (std::find(test_folds.begin(), test_folds.end(), static_cast<size_t>(f - 1)) !=
+        test_folds.end()) {
+      throw Error("data.test_folds: fold " + std::to_string(f) + " is listed twice");
+    }
+    test_folds.push_back(static_cast<size_t>(f - 1));
+  }
+  if (test_folds.empty()) {
+    for (size_t k = 0; k < entries.size(); ++k) test_folds.push_back(k);
+  }
+  auto fold_name = [&](size_t k) {
+    return from_manifests ? config.data.fold_manifests[k]
+                          : "fold " + std::to_string(k + 1) + " of " + config.data.root;
+  };
   CrossValidationResult cv;
   nlohmann::json summary = {{"folds", nlohmann::json::array()}};
-  for (size_t k = 0; k < folds.size(); ++k) {
+  for (const size_t k : test_folds) {
     std::vector<data::ManifestEntry> train_entries;
-    for (size_t j = 0; j < folds.size(); ++j) {
+    for (size_t j = 0; j < entries.size(); ++j) {
       if (j != k) train_entries.insert(train_entries.end(), entries[j].begin(), entries[j].end());
     }
     auto fold_config = config;
     fold_config.run_dir =
         (std::filesystem::path(config.run_dir) / ("fold" + std::to_string(k + 1))).string();
-    spdlog::info("=== fold {}/{}: test = {} ===", k + 1, folds.size(), folds[k]);
+    spdlog::info("=== fold {}/{}: test = {} ===", k + 1, entries.size(), fold_name(k));
     auto fold_request = request;
     if (request.resume &&
         !std::filesystem::exists(std::filesystem::path(fold_config.run_dir) / "checkpoints")) {
       fold_request.resume = false;  // this fold had not started yet
     }
-    auto result = finetune_on(fold_config, fold_request, train_entries, {}, entries[k]);
+    auto result =
+        finetune_on(fold_config, fold_request, train_entries, {}, entries[k], splits.labels);
     if (result.fit.interrupted) {
       cv.folds.push_back(result);
       return cv;
     }
-    summary["folds"].push_back({{"fold", k + 1},
-                                {"test_manifest", folds[k]},
-                                {"accuracy", result.test.accuracy},
-                                {"clips", result.test.clips}});
+    nlohmann::json fold = {
+        {"fold", k + 1}, {"accuracy", result.test.accuracy}, {"clips", result.test.clips}};
+    if (from_manifests) fold["test_manifest"] = config.data.fold_manifests[k];
+    summary["folds"].push_back(std::move(fold));
     cv.folds.push_back(std::move(result));
   }
   double sum = 0, sq = 0;
@@ -314,6 +489,7 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
   cv.std_accuracy = cv.folds.size() > 1 ? std::sqrt(sq / (cv.folds.size() - 1)) : 0.0;
   summary["mean_accuracy"] = cv.mean_accuracy;
   summary["std_accuracy"] = cv.std_accuracy;
+  summary["num_folds"] = entries.size();
   summary["selection_rule"] = "final epoch of each fold (the held-out fold is the test set)";
   io::write_file_atomic(std::filesystem::path(config.run_dir) / "cv.json", summary.dump(2) + "\n");
   spdlog::info("cross-validation: accuracy {:.4f} +- {:.4f} over {} folds", cv.mean_accuracy,

@@ -8,8 +8,10 @@
 #include <set>
 #include <thread>
 
+#include "hear/audio/audio_file.h"
 #include "hear/data/segmenter.h"
 #include "hear/error.h"
+#include "test_util.h"
 
 namespace hear::data {
 namespace {
@@ -276,6 +278,70 @@ TEST(DataLoader, DecodeErrorsNameTheFile) {
   o.sampler.batch_size = 7;
   o.sampler.drop_last = true;
   EXPECT_THROW(DataLoader(entries, o, std::nullopt, loader_synthetic_clip), Error);
+}
+
+TEST(Segmenter, SlicesAreNeverDecodedToTheEndOfTheFile) {
+  // Entry offsets do not move segments: offsets stay relative to the entry's start.
+  std::vector<ManifestEntry> e = {{"noise.wav", 16000, "", 8000}, {"clip.wav", 16000, "", 0}};
+  SegmentOptions o;
+  o.mode = "whole";
+  o.pad_to_seconds = 1.0;
+  auto s = make_segments(e, o, 0, 0);
+  ASSERT_EQ(s.segments.size(), 2u);
+  EXPECT_EQ(s.segments[0].offset, 0);
+  EXPECT_EQ(s.segments[0].length, 16000);
+  EXPECT_FALSE(s.segments[0].whole);  // a slice stops after its own length
+  EXPECT_TRUE(s.segments[1].whole);
+  o.mode = "random_crop";
+  o.max_seconds = 2.0;
+  s = make_segments(e, o, 0, 0);
+  EXPECT_FALSE(s.segments[0].whole);
+  EXPECT_TRUE(s.segments[1].whole);
+  o.mode = "consecutive";
+  s = make_segments(e, o, 0, 0);
+  EXPECT_FALSE(s.segments[0].whole);
+  EXPECT_TRUE(s.segments[1].whole);
+  e[0].offset = -1;
+  EXPECT_THROW(make_segments(e, o, 0, 0), Error);
+}
+
+TEST(DataLoader, SliceEntriesDecodeExactlyTheirSamplesOfTheFile) {
+  test::TempDir dir;
+  // 3 s of distinct values at 16 kHz (PCM 16 steps), so any shift of the slice is visible.
+  const int64_t n = 48000;
+  const at::Tensor file = (torch::arange(n, torch::kFloat).remainder(997) - 498) / 1024.0;
+  audio::write_audio(dir / "noise.wav", file, 16000);
+  const at::Tensor stored = audio::load_audio(dir / "noise.wav");
+  ASSERT_EQ(stored.size(0), n);
+  std::vector<ManifestEntry> entries = {{dir / "noise.wav", 16000, "a", 8000},
+                                        {dir / "noise.wav", 16000, "b", 24000},
+                                        {dir / "noise.wav", 16000, "c", 40000},  // shortened
+                                        {dir / "noise.wav", n, "d", 0}};
+  LoaderOptions o;
+  o.segments.mode = "whole";
+  o.segments.min_seconds = 0;
+  o.sampler.batch_size = 4;
+  o.sampler.shuffle = false;
+  o.num_workers = 0;
+  o.max_epochs = 1;
+  DataLoader loader(entries, o);
+  auto b = loader.next();
+  ASSERT_TRUE(b.has_value());
+  const std::vector<int64_t> want_offsets = {8000, 24000, 40000, 0};
+  const std::vector<int64_t> want_lengths = {16000, 16000, 8000, n};
+  EXPECT_EQ(b->offsets, want_offsets);
+  for (int64_t r = 0; r < 4; ++r) {
+    ASSERT_EQ(b->lengths[r].item<int64_t>(), want_lengths[r]) << r;
+    EXPECT_TRUE(torch::equal(b->waveforms[r].narrow(0, 0, want_lengths[r]),
+                             stored.narrow(0, want_offsets[r], want_lengths[r])))
+        << "row " << r;
+  }
+  // With pad_to the short tail slice is padded, still without reading past its own window.
+  o.segments.pad_to_seconds = 1.0;
+  DataLoader padded(entries, o);
+  b = padded.next();
+  EXPECT_EQ(b->lengths[2].item<int64_t>(), 16000);
+  EXPECT_EQ(b->waveforms[2].narrow(0, 8000, 8000).abs().sum().item<float>(), 0.0f);
 }
 
 }  // namespace

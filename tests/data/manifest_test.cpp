@@ -92,13 +92,13 @@ TEST(Manifest, ErrorsNameTheFileAndLine) {
   no_check.check_files = false;
   const auto m = dir / "bad.tsv";
   io::write_file_atomic(m, "a.wav\t100\nb.wav\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:2", "2 or 3", "b.wav"});
+  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:2", "2 to 4", "b.wav"});
   io::write_file_atomic(m, "a.wav\t100\n\nc.wav\t1.5s\n");
   expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:3", "'1.5s'"});
   io::write_file_atomic(m, "a.wav\t-5\n");
   expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "'-5'"});
-  io::write_file_atomic(m, "a.wav\t1\tx\ty\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "got 4"});
+  io::write_file_atomic(m, "a.wav\t1\tx\t0\ty\n");
+  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "got 5"});
 
   // Missing files are listed with their lines; existing ones are not.
   manifest_touch(dir / "here.wav");
@@ -171,6 +171,44 @@ TEST(Manifest, LabelMapSortsNumericLabelsNumerically) {
   EXPECT_EQ(n.names(), (std::vector<std::string>{"0", "10", "2", "dog"}));
   expect_manifest_error([&] { n.index("cat"); }, {"'cat'", "4 known classes"});
   expect_manifest_error([&] { LabelMap({"a", "a"}); }, {"duplicate label 'a'"});
+}
+
+TEST(Manifest, OffsetColumnRoundTripsAndIsOnlyWrittenWhenUsed) {
+  test::TempDir dir;
+  manifest_touch(dir / "noise.wav");
+  manifest_touch(dir / "a.wav");
+  // Without any offset the file keeps its three columns.
+  write_manifest(dir / "plain.tsv", {{dir / "a.wav", 16000, "dog"}});
+  EXPECT_EQ(io::read_file(dir / "plain.tsv"), "path\tnum_samples\tlabel\na.wav\t16000\tdog\n");
+  EXPECT_EQ(read_manifest(dir / "plain.tsv")[0].offset, 0);
+
+  std::vector<ManifestEntry> in = {{dir / "noise.wav", 16000, "_silence_", 8000},
+                                   {dir / "noise.wav", 16000, "_silence_", 16000},
+                                   {dir / "a.wav", 12000, "", 0}};
+  write_manifest(dir / "slices.tsv", in);
+  EXPECT_EQ(io::read_file(dir / "slices.tsv"),
+            "path\tnum_samples\tlabel\toffset\n"
+            "noise.wav\t16000\t_silence_\t8000\n"
+            "noise.wav\t16000\t_silence_\t16000\n"
+            "a.wav\t12000\t\t0\n");
+  const auto out = read_manifest(dir / "slices.tsv");
+  ASSERT_EQ(out.size(), 3u);
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].offset, in[i].offset);
+    EXPECT_EQ(out[i].num_samples, in[i].num_samples);
+    EXPECT_EQ(out[i].label, in[i].label);
+  }
+  // An empty offset column means 0; a bad one names the file and line.
+  io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\nnoise.wav\t100\tx\t-5\n");
+  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:2:", "bad offset '-5'"});
+  io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\nnoise.wav\t100\tx\t0.5\n");
+  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:2:", "bad offset '0.5'"});
+  io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\n");
+  EXPECT_EQ(read_manifest(dir / "m.tsv")[0].offset, 0);
+  io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t1\t2\n");
+  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:1:", "got 5"});
+  in[0].offset = -1;
+  expect_manifest_error([&] { write_manifest(dir / "neg.tsv", in); }, {"negative offset"});
 }
 
 }  // namespace

@@ -33,7 +33,9 @@ struct Batch {
   at::Tensor lengths;    // (B,) int64, valid samples per row (includes pad_to padding)
   at::Tensor labels;     // (B,) int64, -1 for unlabelled clips
   std::vector<std::string> paths;
-  std::vector<int64_t> offsets;  // first sample of each row's segment in its file
+  // First sample of each row's segment in its file (entry offset + segment offset), so that
+  // (path, offset) identifies the segment even for slices of one file.
+  std::vector<int64_t> offsets;
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
   bool last_in_epoch = false;
@@ -78,12 +80,14 @@ class BatchSampler {
   SamplerOptions options_;
 };
 
-// Decodes samples [offset, offset + length) of an entry as (S,) float32 at 16 kHz; length < 0
-// means "to the end of the file". Must be thread-safe. May return fewer samples near the end.
+// Decodes samples [offset, offset + length) of an entry as (S,) float32 at 16 kHz, where `offset`
+// counts from the entry's start (entry.offset samples into the file); length < 0 means "to the end
+// of the file" (only asked for entries with offset 0). Must be thread-safe. May return fewer
+// samples near the end.
 using DecodeFn =
     std::function<at::Tensor(const ManifestEntry& entry, int64_t offset, int64_t length)>;
 
-// The default: hear::audio::load_audio with offset/duration.
+// The default: hear::audio::load_audio with offset (entry.offset + offset) and duration.
 DecodeFn audio_file_decoder();
 
 struct LoaderOptions {

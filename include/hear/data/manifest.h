@@ -1,13 +1,16 @@
 #pragma once
 // Manifests: the list of audio clips a stage reads, as a tab-separated text file
 //
-//   path<TAB>duration_or_num_samples[<TAB>label]
+//   path<TAB>duration_or_num_samples[<TAB>label[<TAB>offset]]
 //
 // - `path`: absolute, or relative to the folder holding the manifest.
 // - second column: a value containing '.' is a duration in seconds ("2.5"); otherwise it is a
 //   sample count at 16 kHz ("40000"). Either way it is stored as samples at 16 kHz
 //   (seconds * 16000, rounded). The writer always writes sample counts.
 // - `label` (optional): a class name or number; an empty/missing label means unlabelled.
+// - `offset` (optional): first sample of the clip inside the file, as a sample count at 16 kHz
+//   (integer). Missing or 0: the clip starts at the beginning of the file. With an offset > 0 the
+//   entry is a slice of a longer file and its length column is the slice's length.
 // - An optional first line whose first column is `path` is a header and is skipped. Blank lines and
 //   lines starting with '#' are ignored.
 //
@@ -27,6 +30,10 @@ struct ManifestEntry {
   std::filesystem::path path;  // absolute or resolved against the manifest's folder
   int64_t num_samples = 0;     // length at 16 kHz
   std::string label;           // empty: unlabelled
+  // First sample (16 kHz) of the clip inside the file: > 0 for slices of a longer file (e.g.
+  // Speech Commands' _silence_ windows of the background recordings); num_samples is then the
+  // slice's length.
+  int64_t offset = 0;
 };
 
 struct ReadManifestOptions {
@@ -40,8 +47,10 @@ std::vector<ManifestEntry> read_manifest(const std::filesystem::path& manifest,
                                          const ReadManifestOptions& options = {});
 
 // Writes a header line and one line per entry (sample counts). Paths under the manifest's folder
-// are written relative to it, others absolute. Written atomically. Throws for paths containing a
-// tab or newline.
+// are written relative to it, others absolute. The offset column (header
+// `path<TAB>num_samples<TAB>label<TAB>offset`) is written only when some entry has offset != 0.
+// Written atomically. Throws for paths containing a tab or newline and for negative lengths or
+// offsets.
 void write_manifest(const std::filesystem::path& manifest,
                     const std::vector<ManifestEntry>& entries);
 

@@ -46,10 +46,12 @@ struct SegmentOptions {
 
 struct Segment {
   int64_t entry = 0;   // index into the manifest entries
-  int64_t offset = 0;  // first sample
+  int64_t offset = 0;  // first sample, relative to the entry's own offset (ManifestEntry::offset)
   int64_t length = 0;  // samples to decode (from the manifest's length)
   int64_t pad_to = 0;  // zero-pad the decoded samples up to this length (0: no padding)
-  bool whole = false;  // the uncropped clip: decode to the end of the file whatever its length
+  // The uncropped clip of an entry that starts the file: decode to the end of the file whatever
+  // its length. Never set for slices (entry offset > 0), which decode exactly `length` samples.
+  bool whole = false;
 };
 
 struct SegmentList {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "hear/data/datasets.h"
 #include "hear/data/loader.h"
 #include "hear/data/manifest.h"
 #include "hear/io/config.h"
@@ -21,6 +22,20 @@
 namespace hear::stages {
 
 struct FinetuneDataConfig {
+  // Where the splits come from:
+  //   manifest         the *_manifest keys below (classes: the training labels, sorted)
+  //   esc50            data.root = ESC-50-master (cross-validation over its folds, see test_folds)
+  //   speech_commands  data.root = speech_commands_v0.0X, data.protocol, optional data.test_root
+  //   voxceleb1        data.root = the folder with iden_split.txt and */wav/
+  // With a dataset format the class order is the dataset's (hear/data/datasets.h), and the
+  // manifest keys must stay empty.
+  std::string format = "manifest";
+  std::string root;
+  std::string protocol;   // speech_commands: gscv1 | gscv2
+  std::string test_root;  // speech_commands: speech_commands_test_set_v0.0X (empty: testing_list)
+  // Cross-validation (esc50, or fold_manifests): the folds (1-based) to hold out as test folds,
+  // one run each; empty: every fold.
+  std::vector<int64_t> test_folds;
   std::string train_manifest, valid_manifest, test_manifest;  // labelled TSV manifests
   // Cross-validation: one labelled manifest per fold; fold k is the test set of run k and the
   // others its training set (ESC-50: 5 folds). Used by run_finetune_cv.
@@ -29,7 +44,16 @@ struct FinetuneDataConfig {
 
   FinetuneDataConfig();
   void define(io::ConfigSchema& s);
+  // Throws hear::Error naming the data.* key that is missing or does not fit the format.
+  void validate() const;
+  // Whether hear-finetune runs cross-validation without --folds (format esc50).
+  bool cross_validated() const { return format == "esc50"; }
 };
+
+// The splits a config names, read from manifests or a dataset layout. `labels` is the dataset's
+// class order for a dataset format; for format manifest it is empty (each run takes the sorted
+// labels of its training clips). Cross-validation sets fill `folds`.
+data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data);
 
 struct FinetuneConfig {
   std::string run_dir = "runs/finetune";
@@ -68,6 +92,7 @@ struct FinetuneResult {
   std::string selection_rule;
 };
 
+// One train/valid/test run (not for format esc50: see run_finetune_cv).
 FinetuneResult run_finetune(const FinetuneConfig& config, const RunRequest& request);
 
 struct CrossValidationResult {
@@ -75,7 +100,9 @@ struct CrossValidationResult {
   double mean_accuracy = 0.0, std_accuracy = 0.0;  // over folds (std: sample, n - 1)
 };
 
-// k-fold cross-validation over data.fold_manifests; fold k runs in RUN_DIR/fold<k>.
+// k-fold cross-validation over data.fold_manifests or the folds of data.format esc50 (only those in
+// data.test_folds when set); fold k runs in RUN_DIR/fold<k>. Each run directory keeps the class
+// order (labels.tsv) and the splits it used (splits/train.tsv, valid.tsv, test.tsv).
 CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunRequest& request);
 
 // Builds the classifier of a setting and loads the pre-trained acoustic model when it has one.
