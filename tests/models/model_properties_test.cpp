@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <sstream>
 
 #include "hear/io/config.h"
@@ -361,6 +362,31 @@ TEST(ModelProperties, WeightsSaveLoadAndDiagnostics) {
 // Single-thread forward time of the full-size model on a 10 s clip (1001 frames, 500 patches,
 // two acoustic windows), fast vs naive (T, T, d) attention. Run with
 //   hear_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Timing*'
+// Long clips: the task model's attention runs in blocks of query rows once the (B, h, T, T)
+// scores pass 2^26 numbers (here 2·6000² = 72 M); the result equals the direct computation.
+TEST(ModelProperties, TaskAttentionBlocksLongInputsExactly) {
+  torch::InferenceMode guard;
+  torch::manual_seed(3);
+  FusedSelfAttention attn(8, 2, 0.0);
+  attn->eval();
+  const int64_t t = 6000;
+  const auto x = torch::randn({1, t, 8});
+  auto mask = torch::ones({1, t}, torch::kBool);
+  mask.narrow(1, 5000, 1000).fill_(false);  // padding keys
+  const auto got = attn->forward(x, mask);
+  // Direct: all scores at once.
+  auto qkv = torch::linear(x, attn->in_proj_weight, attn->in_proj_bias).chunk(3, -1);
+  auto q = qkv[0].reshape({1, t, 2, 4}).transpose(1, 2) / 2.0;
+  auto k = qkv[1].reshape({1, t, 2, 4}).transpose(1, 2);
+  auto v = qkv[2].reshape({1, t, 2, 4}).transpose(1, 2);
+  auto scores =
+      torch::matmul(q, k.transpose(-1, -2))
+          .masked_fill(mask.logical_not().view({1, 1, 1, t}), std::numeric_limits<float>::lowest());
+  const auto want = attn->out_proj(
+      torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({1, t, 8}));
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-6);
+}
+
 TEST(ModelProperties, DISABLED_TimingFullSize10s) {
   at::set_num_threads(1);
   torch::manual_seed(0);
