@@ -93,6 +93,8 @@ MachineInfo machine_info() {
     info.emulation_note = "this " + info.architecture + " binary runs under emulation on an " +
                           info.host_architecture +
                           " host: timings are meaningless, MACs and parameters are exact";
+    // The flags are the host's, not features this binary's instruction set can use.
+    for (auto& name : info.simd) name = "host:" + name;
   }
 
   // at::show_config() lists the BLAS, LAPACK and oneDNN (MKL-DNN) backends LibTorch was built with.
