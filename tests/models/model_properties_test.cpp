@@ -282,6 +282,18 @@ TEST(ModelProperties, SlidingWindowWeightsAndLimits) {
   auto both = windowed(x, torch::tensor({70, 20}));
   auto alone = windowed(x.narrow(0, 1, 1).narrow(2, 0, 20), torch::tensor({20}));
   EXPECT_LE(test::max_abs_diff(both.values[1].narrow(0, 0, 10), alone.values[0]), 1e-5);
+  // Inference runs many windows a few at a time; training runs them in one batch. Without
+  // dropout both give the same values (2 clips x up to 14 windows here).
+  auto no_dropout = props_small_hear(false, true).acoustic_model;
+  no_dropout.dropout_probability = 0.0;
+  AcousticModel many(no_dropout);
+  auto long_x = torch::randn({2, 128, 700});
+  const auto lengths = torch::tensor({700, 333});
+  many->eval();
+  auto chunked = many(long_x, lengths);
+  many->train();
+  auto batched = many(long_x, lengths);
+  EXPECT_LE(test::max_abs_diff(chunked.values, batched.values), 1e-5);
   AcousticModelOptions bad;
   bad.overlap = 300;
   EXPECT_THROW(AcousticModel{bad}, hear::Error);
