@@ -315,7 +315,21 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   auto model = make_classifier(config, labels.size());
   spdlog::info("setting {}: {}", config.setting, c10::str(*model));
 
-  data::DataLoader loader(train_entries, config.data.loader, labels);
+  auto loader_options = config.data.loader;
+  {
+    // The classifier head's BatchNorm cannot train on a batch of one clip: drop an epoch's final
+    // batch when it would hold a single clip (PyTorch would stop with an error there).
+    const auto clips = static_cast<int64_t>(
+        data::make_segments(train_entries, loader_options.segments, 0, 0).segments.size());
+    if (!loader_options.sampler.drop_last && clips % loader_options.sampler.batch_size == 1) {
+      loader_options.sampler.drop_last = true;
+      spdlog::warn(
+          "{} training clips with batch size {}: the final 1-clip batch of each epoch is "
+          "dropped (BatchNorm needs at least 2 clips)",
+          clips, loader_options.sampler.batch_size);
+    }
+  }
+  data::DataLoader loader(train_entries, loader_options, labels);
   auto train_options = config.train;
   train_options.steps = config.epochs * loader.batches_per_epoch();
   if (train_options.steps == 0) throw Error("the training manifest yields no batch");
