@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
+# The local benchmark set builders' tools (sox formats, TTS voices) for tests/scripts/datasets_small_test.sh.
+bash scripts/setup_data.sh
 t0=$(date +%s)
 bash scripts/build.sh
 t1=$(date +%s)

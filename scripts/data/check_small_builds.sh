@@ -27,7 +27,8 @@ fi
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-OUT="$TMP/data"
+# HEAR_SMALL_OUT=DIR keeps the four small sets in DIR (for tests that read them afterwards).
+OUT="${HEAR_SMALL_OUT:-$TMP/data}"
 D="$SRC/scripts/data"
 start=$(date +%s)
 
