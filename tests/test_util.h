@@ -1,9 +1,13 @@
 #pragma once
 // Helpers shared by the tests: golden-data paths and self-removing temporary directories.
 #include <ATen/core/Tensor.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "hear/error.h"
 
 namespace hear::test {
 
@@ -29,5 +33,19 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
 
 // Runs a shell command, returns its exit status (stdout/stderr captured into `output` if given).
 int run_command(const std::string& command, std::string* output = nullptr);
+
+// Runs `fn` and expects a hear::Error whose message contains every needle.
+template <class Fn>
+void expect_error_containing(Fn fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    FAIL() << "expected hear::Error";
+  } catch (const Error& e) {
+    for (const auto& n : needles) {
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "'" << n << "' not in: " << e.what();
+    }
+  }
+}
 
 }  // namespace hear::test

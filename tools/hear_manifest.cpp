@@ -13,7 +13,6 @@
 #include <set>
 #include <sstream>
 
-#include "hear/audio/audio_file.h"
 #include "hear/data/manifest.h"
 #include "hear/data/segmenter.h"
 #include "tool_common.h"
@@ -73,11 +72,7 @@ int main(int argc, char** argv) {
         skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
       } else if (fs::is_regular_file(input, ec)) {
         try {
-          const auto info = hear::audio::probe_audio(input);
-          hear::data::ManifestEntry e;
-          e.path = fs::absolute(input).lexically_normal();
-          e.num_samples = static_cast<int64_t>(static_cast<double>(info.frames) *
-                                               hear::data::kManifestSampleRate / info.sample_rate);
+          auto e = hear::data::probe_manifest_entry(fs::absolute(input).lexically_normal());
           if (label_from_parent) e.label = e.path.parent_path().filename().string();
           entries.push_back(std::move(e));
         } catch (const hear::Error& err) {

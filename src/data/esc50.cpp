@@ -2,11 +2,9 @@
 // fold, target and category.
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <map>
 #include <sstream>
 
-#include "hear/audio/audio_file.h"
 #include "hear/data/datasets.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
@@ -40,13 +38,6 @@ bool esc50_parse_int(const std::string& s, int64_t& value) {
   }
   value = std::stoll(s);
   return true;
-}
-
-// Length at 16 kHz from the header, rounded down (as scan_directory does).
-int64_t esc50_length_16k(const fs::path& file) {
-  const auto info = audio::probe_audio(file);
-  return static_cast<int64_t>(
-      std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
 }
 
 }  // namespace
@@ -149,7 +140,7 @@ DatasetSplits read_esc50(const fs::path& root_in) {
     e.path = file;
     e.label = category;
     try {
-      e.num_samples = esc50_length_16k(file);
+      e.num_samples = probe_manifest_entry(file).num_samples;
     } catch (const Error& err) {
       throw Error(where() + err.what());
     }

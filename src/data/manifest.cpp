@@ -156,6 +156,16 @@ void write_manifest(const fs::path& manifest, const std::vector<ManifestEntry>& 
   io::write_file_atomic(manifest, out);
 }
 
+ManifestEntry probe_manifest_entry(const fs::path& path) {
+  const auto info = audio::probe_audio(path);
+  ManifestEntry e;
+  e.path = path;
+  // Rounded down so that a crop computed from it never asks for samples past the end.
+  e.num_samples = static_cast<int64_t>(
+      std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
+  return e;
+}
+
 ScanResult scan_directory(const fs::path& root, const ScanOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("scan: '" + root.string() + "' is not a directory");
@@ -178,12 +188,7 @@ ScanResult scan_directory(const fs::path& root, const ScanOptions& options) {
   ScanResult result;
   for (const auto& f : files) {
     try {
-      const auto info = audio::probe_audio(f);
-      ManifestEntry e;
-      e.path = f;
-      // Rounded down so that a crop computed from it never asks for samples past the end.
-      e.num_samples = static_cast<int64_t>(
-          std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
+      ManifestEntry e = probe_manifest_entry(f);
       if (options.label_from_parent) e.label = f.parent_path().filename().string();
       result.entries.push_back(std::move(e));
     } catch (const Error& err) {

@@ -10,7 +10,6 @@
 #include <map>
 #include <set>
 
-#include "hear/audio/audio_file.h"
 #include "hear/data/datasets.h"
 #include "hear/error.h"
 
@@ -70,13 +69,6 @@ std::vector<fs::path> sc_sorted_wavs(const fs::path& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-// Length at 16 kHz, rounded down like scan_directory so that a crop never runs past the end.
-int64_t sc_probe_samples(const fs::path& file) {
-  const auto info = audio::probe_audio(file);
-  return static_cast<int64_t>(
-      std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
 }
 
 enum class ScSplit { kTrain, kValid, kTest };
@@ -268,7 +260,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
     // With a separate test set the main root's test clips are dropped (never in train or valid).
     if (clip.split == ScSplit::kTest && !options.test_root.empty()) continue;
     ManifestEntry e;
-    e.num_samples = sc_probe_samples(clip.path);
+    e.num_samples = probe_manifest_entry(clip.path).num_samples;
     e.path = std::move(clip.path);
     e.label = std::move(clip.label);
     (clip.split == ScSplit::kTrain   ? out.train
@@ -300,7 +292,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       int64_t files = 0, slices[2] = {0, 0};
       for (const auto& file : sc_sorted_wavs(root / kScBackground)) {
         ++files;
-        const int64_t length = sc_probe_samples(file);
+        const int64_t length = probe_manifest_entry(file).num_samples;
         const bool valid = file.filename().string().rfind("running_tap", 0) == 0;
         for (int64_t start = 0; start + window < length; start += hop) {
           ManifestEntry e;
@@ -340,7 +332,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       for (const auto& file : sc_sorted_wavs(dir)) {
         ManifestEntry e;
         e.path = file;
-        e.num_samples = sc_probe_samples(file);
+        e.num_samples = probe_manifest_entry(file).num_samples;
         e.label = label;
         out.test.push_back(std::move(e));
       }

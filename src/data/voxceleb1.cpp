@@ -1,12 +1,10 @@
 // VoxCeleb1 identification reader (datasets.h): ROOT/iden_split.txt assigns every segment to
 // train (1), valid (2) or test (3); the files live under one of ROOT/*/wav/.
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
 
-#include "hear/audio/audio_file.h"
 #include "hear/data/datasets.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
@@ -84,9 +82,7 @@ DatasetSplits read_voxceleb1(const fs::path& root_in) {
                   ")");
     }
     try {
-      const auto info = audio::probe_audio(e.path);
-      e.num_samples = static_cast<int64_t>(
-          std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
+      e.num_samples = probe_manifest_entry(e.path).num_samples;
     } catch (const Error& err) {
       throw Error(where() + err.what());
     }

@@ -16,20 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs `fn`, expects a hear::Error whose message contains every needle.
-template <class Fn>
-void expect_dataset_error(Fn fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    FAIL() << "expected hear::Error";
-  } catch (const Error& e) {
-    for (const auto& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-          << "'" << n << "' not in: " << e.what();
-    }
-  }
-}
-
 at::Tensor datasets_tone(int64_t frames, int rate, double hz, double amplitude) {
   return torch::sin(torch::arange(frames, torch::kDouble) * (2 * M_PI * hz / rate))
       .mul(amplitude)
@@ -143,29 +129,32 @@ TEST(Esc50Reader, ErrorsNameTheCsvLine) {
     return [&] { read_esc50(root); };
   };
   const std::string next_line = "esc50.csv:14:";  // header + 12 rows, then the added one
-  expect_dataset_error(with_row("5-777-A-0.wav,5,0,dog,True,777,A\n"),
-                       {next_line, "5-777-A-0.wav", "does not exist"});
-  expect_dataset_error(with_row("9-999-A-0.wav,6,0,dog,True,999,A\n"), {next_line, "bad fold '6'"});
-  expect_dataset_error(with_row("9-999-A-0.wav,x,0,dog,True,999,A\n"), {next_line, "bad fold 'x'"});
-  expect_dataset_error(with_row("9-999-A-0.wav,0,0,dog,True,999,A\n"), {next_line, "bad fold '0'"});
-  expect_dataset_error(with_row("9-999-A-0.wav,1,0,dog\n"), {next_line, "columns"});
-  expect_dataset_error(with_row("9-999-A-0.wav,1,-2,dog,True,999,A\n"),
-                       {next_line, "bad target '-2'"});
-  expect_dataset_error(with_row("9-999-A-0.wav,1,7,dog,True,999,A\n"),
-                       {next_line, "category 'dog' has target 7"});
-  expect_dataset_error(with_row("9-999-A-0.wav,1,1,cat,True,999,A\n"),
-                       {next_line, "target 1 is category 'cat'"});
-  expect_dataset_error(with_row("1-101-A-1.wav,1,1,chirping_birds,False,101,A\n"),
-                       {next_line, "listed twice"});
+  test::expect_error_containing(with_row("5-777-A-0.wav,5,0,dog,True,777,A\n"),
+                                {next_line, "5-777-A-0.wav", "does not exist"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,6,0,dog,True,999,A\n"),
+                                {next_line, "bad fold '6'"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,x,0,dog,True,999,A\n"),
+                                {next_line, "bad fold 'x'"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,0,0,dog,True,999,A\n"),
+                                {next_line, "bad fold '0'"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,1,0,dog\n"), {next_line, "columns"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,1,-2,dog,True,999,A\n"),
+                                {next_line, "bad target '-2'"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,1,7,dog,True,999,A\n"),
+                                {next_line, "category 'dog' has target 7"});
+  test::expect_error_containing(with_row("9-999-A-0.wav,1,1,cat,True,999,A\n"),
+                                {next_line, "target 1 is category 'cat'"});
+  test::expect_error_containing(with_row("1-101-A-1.wav,1,1,chirping_birds,False,101,A\n"),
+                                {next_line, "listed twice"});
   io::write_file_atomic(csv_path, "filename,fold,category\n");
-  expect_dataset_error([&] { read_esc50(root); }, {"esc50.csv:1:", "'target'"});
+  test::expect_error_containing([&] { read_esc50(root); }, {"esc50.csv:1:", "'target'"});
   // A CSV whose folds skip one cannot be cross-validated fold by fold.
   io::write_file_atomic(csv_path, kEscHeader + "1-101-A-1.wav,1,1,chirping_birds,False,101,A\n" +
                                       "3-103-A-1.wav,3,1,chirping_birds,False,103,A\n");
-  expect_dataset_error([&] { read_esc50(root); }, {"no clip in fold 2"});
-  expect_dataset_error([&] { read_esc50(dir / "nope"); }, {"not a directory"});
+  test::expect_error_containing([&] { read_esc50(root); }, {"no clip in fold 2"});
+  test::expect_error_containing([&] { read_esc50(dir / "nope"); }, {"not a directory"});
   fs::remove(csv_path);
-  expect_dataset_error([&] { read_esc50(root); }, {"esc50.csv", "not found"});
+  test::expect_error_containing([&] { read_esc50(root); }, {"esc50.csv", "not found"});
 }
 
 // VoxCeleb1: two wav roots (dev and test speakers), listed in iden_split.txt out of id order.
@@ -222,22 +211,22 @@ TEST(VoxCeleb1Reader, ErrorsNameTheSplitLine) {
     io::write_file_atomic(root / "iden_split.txt", good + line);
     return [&] { read_voxceleb1(root); };
   };
-  expect_dataset_error(with_line("4 id10001/bbbbbbbbbbb/00001.wav\n"),
-                       {"iden_split.txt:7:", "bad split '4'"});
-  expect_dataset_error(with_line("0 id10001/bbbbbbbbbbb/00002.wav\n"),
-                       {"iden_split.txt:7:", "bad split '0'"});
-  expect_dataset_error(
+  test::expect_error_containing(with_line("4 id10001/bbbbbbbbbbb/00001.wav\n"),
+                                {"iden_split.txt:7:", "bad split '4'"});
+  test::expect_error_containing(with_line("0 id10001/bbbbbbbbbbb/00002.wav\n"),
+                                {"iden_split.txt:7:", "bad split '0'"});
+  test::expect_error_containing(
       with_line("1 id10002/zzzzzzzzzzz/00001.wav\n"),
       {"iden_split.txt:7:", "id10002/zzzzzzzzzzz/00001.wav", "vox1_dev_wav", "vox1_test_wav"});
-  expect_dataset_error(with_line("1\n"), {"iden_split.txt:7:", "expected"});
-  expect_dataset_error(with_line("1 a b\n"), {"iden_split.txt:7:", "expected"});
-  expect_dataset_error(with_line("2 id10003/aaaaaaaaaaa/00001.wav\n"),
-                       {"iden_split.txt:7:", "listed twice", "line 2"});
-  expect_dataset_error(with_line("2 ../id10003/aaaaaaaaaaa/00001.wav\n"),
-                       {"iden_split.txt:7:", "bad path"});
+  test::expect_error_containing(with_line("1\n"), {"iden_split.txt:7:", "expected"});
+  test::expect_error_containing(with_line("1 a b\n"), {"iden_split.txt:7:", "expected"});
+  test::expect_error_containing(with_line("2 id10003/aaaaaaaaaaa/00001.wav\n"),
+                                {"iden_split.txt:7:", "listed twice", "line 2"});
+  test::expect_error_containing(with_line("2 ../id10003/aaaaaaaaaaa/00001.wav\n"),
+                                {"iden_split.txt:7:", "bad path"});
   fs::remove_all(root / "vox1_dev_wav");
   fs::remove_all(root / "vox1_test_wav");
-  expect_dataset_error([&] { read_voxceleb1(root); }, {"no ROOT/*/wav"});
+  test::expect_error_containing([&] { read_voxceleb1(root); }, {"no ROOT/*/wav"});
 }
 
 }  // namespace

@@ -18,20 +18,6 @@ void manifest_touch(const std::filesystem::path& p) {
   std::ofstream(p) << "x";
 }
 
-// Runs `fn`, expects a hear::Error whose message contains every needle.
-template <class Fn>
-void expect_manifest_error(Fn fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    FAIL() << "expected hear::Error";
-  } catch (const Error& e) {
-    for (const auto& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-          << "'" << n << "' not in: " << e.what();
-    }
-  }
-}
-
 TEST(Manifest, RoundTripsRelativeAndAbsolutePathsAndLabels) {
   test::TempDir dir;
   test::TempDir other;
@@ -92,31 +78,32 @@ TEST(Manifest, ErrorsNameTheFileAndLine) {
   no_check.check_files = false;
   const auto m = dir / "bad.tsv";
   io::write_file_atomic(m, "a.wav\t100\nb.wav\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:2", "2 to 4", "b.wav"});
+  test::expect_error_containing([&] { read_manifest(m, no_check); },
+                                {"bad.tsv:2", "2 to 4", "b.wav"});
   io::write_file_atomic(m, "a.wav\t100\n\nc.wav\t1.5s\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:3", "'1.5s'"});
+  test::expect_error_containing([&] { read_manifest(m, no_check); }, {"bad.tsv:3", "'1.5s'"});
   io::write_file_atomic(m, "a.wav\t-5\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "'-5'"});
+  test::expect_error_containing([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "'-5'"});
   io::write_file_atomic(m, "a.wav\t1\tx\t0\ty\n");
-  expect_manifest_error([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "got 5"});
+  test::expect_error_containing([&] { read_manifest(m, no_check); }, {"bad.tsv:1", "got 5"});
 
   // Missing files are listed with their lines; existing ones are not.
   manifest_touch(dir / "here.wav");
   io::write_file_atomic(
       m, "path\tnum_samples\nhere.wav\t10\ngone1.wav\t10\nhere.wav\t3\ngone2.wav\t4\n");
-  expect_manifest_error(
+  test::expect_error_containing(
       [&] { read_manifest(m); },
       {"2 listed file(s) do not exist", "bad.tsv:3: ", "gone1.wav", "bad.tsv:5: ", "gone2.wav"});
   EXPECT_EQ(read_manifest(m, no_check).size(), 4u);
 
   io::write_file_atomic(m, "path\tnum_samples\n# nothing\n");
-  expect_manifest_error([&] { read_manifest(m); }, {"bad.tsv", "no entries"});
+  test::expect_error_containing([&] { read_manifest(m); }, {"bad.tsv", "no entries"});
   ReadManifestOptions allow;
   allow.allow_empty = true;
   EXPECT_TRUE(read_manifest(m, allow).empty());
 
-  expect_manifest_error([&] { read_manifest(dir / "absent.tsv"); }, {"absent.tsv"});
-  expect_manifest_error(
+  test::expect_error_containing([&] { read_manifest(dir / "absent.tsv"); }, {"absent.tsv"});
+  test::expect_error_containing(
       [&] {
         write_manifest(m, {{dir / "a\tb.wav", 1, ""}});
       },
@@ -157,8 +144,8 @@ TEST(Manifest, ScannerProbesGeneratedAudio) {
   EXPECT_EQ(back[3].label, "dog");
 
   o.skip_unreadable = false;
-  expect_manifest_error([&] { scan_directory(dir.path(), o); }, {"broken.wav"});
-  expect_manifest_error([&] { scan_directory(dir / "nope"); }, {"not a directory"});
+  test::expect_error_containing([&] { scan_directory(dir.path(), o); }, {"broken.wav"});
+  test::expect_error_containing([&] { scan_directory(dir / "nope"); }, {"not a directory"});
 }
 
 TEST(Manifest, LabelMapSortsNumericLabelsNumerically) {
@@ -169,8 +156,8 @@ TEST(Manifest, LabelMapSortsNumericLabelsNumerically) {
   e.push_back({"e", 1, "dog"});
   LabelMap n = LabelMap::from_entries(e);
   EXPECT_EQ(n.names(), (std::vector<std::string>{"0", "10", "2", "dog"}));
-  expect_manifest_error([&] { n.index("cat"); }, {"'cat'", "4 known classes"});
-  expect_manifest_error([&] { LabelMap({"a", "a"}); }, {"duplicate label 'a'"});
+  test::expect_error_containing([&] { n.index("cat"); }, {"'cat'", "4 known classes"});
+  test::expect_error_containing([&] { LabelMap({"a", "a"}); }, {"duplicate label 'a'"});
 }
 
 TEST(Manifest, OffsetColumnRoundTripsAndIsOnlyWrittenWhenUsed) {
@@ -200,15 +187,17 @@ TEST(Manifest, OffsetColumnRoundTripsAndIsOnlyWrittenWhenUsed) {
   }
   // An empty offset column means 0; a bad one names the file and line.
   io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\nnoise.wav\t100\tx\t-5\n");
-  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:2:", "bad offset '-5'"});
+  test::expect_error_containing([&] { read_manifest(dir / "m.tsv"); },
+                                {"m.tsv:2:", "bad offset '-5'"});
   io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\nnoise.wav\t100\tx\t0.5\n");
-  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:2:", "bad offset '0.5'"});
+  test::expect_error_containing([&] { read_manifest(dir / "m.tsv"); },
+                                {"m.tsv:2:", "bad offset '0.5'"});
   io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t\n");
   EXPECT_EQ(read_manifest(dir / "m.tsv")[0].offset, 0);
   io::write_file_atomic(dir / "m.tsv", "a.wav\t100\tx\t1\t2\n");
-  expect_manifest_error([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:1:", "got 5"});
+  test::expect_error_containing([&] { read_manifest(dir / "m.tsv"); }, {"m.tsv:1:", "got 5"});
   in[0].offset = -1;
-  expect_manifest_error([&] { write_manifest(dir / "neg.tsv", in); }, {"negative offset"});
+  test::expect_error_containing([&] { write_manifest(dir / "neg.tsv", in); }, {"negative offset"});
 }
 
 }  // namespace

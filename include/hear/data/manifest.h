@@ -66,6 +66,10 @@ struct ScanResult {
   std::vector<std::string> skipped;    // "path: reason" for unreadable files
 };
 
+// An entry for one audio file: its length from the header (hear::audio::probe_audio), converted
+// to 16 kHz and rounded down; no label. Throws hear::Error for files that cannot be read.
+ManifestEntry probe_manifest_entry(const std::filesystem::path& path);
+
 // Finds audio files (extension match is case-insensitive) under `root` and probes their headers
 // (hear::audio::probe_audio) for their length, converted to 16 kHz and rounded down.
 ScanResult scan_directory(const std::filesystem::path& root, const ScanOptions& options = {});
