@@ -1,13 +1,9 @@
 // hear-evaluate: accuracy, per-class accuracy and confusion matrix of a fine-tuned checkpoint on
 // a labelled manifest; prints a summary and writes JSON (+ confusion CSV).
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
-#include "hear/io/file_util.h"
-#include "hear/models/weights.h"
-#include "hear/stages/finetune.h"
+#include "hear/stages/evaluation.h"
+#include "hear/stages/finetuned_model.h"
 #include "tool_common.h"
 
 int main(int argc, char** argv) {
@@ -22,43 +18,14 @@ int main(int argc, char** argv) {
     app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
     HEAR_PARSE(app, argc, argv);
     at::set_num_threads(threads);
-    namespace fs = std::filesystem;
-    fs::path ckpt = checkpoint == "best" || checkpoint == "last"
-                        ? fs::path(run_dir) / "checkpoints" / checkpoint
-                        : fs::path(checkpoint);
-    if (!fs::exists(ckpt / "model.safetensors")) {
-      throw hear::Error("checkpoint '" + ckpt.string() + "' has no model.safetensors");
-    }
-    auto config = hear::io::config_from_yaml_text<hear::stages::FinetuneConfig>(
-        hear::io::read_file(ckpt / "config.yaml"), (ckpt / "config.yaml").string());
-    // labels.tsv: "<index>\t<name>" in index order.
-    std::vector<std::string> names;
-    {
-      std::ifstream in(fs::path(run_dir) / "labels.tsv");
-      if (!in) throw hear::Error("'" + (fs::path(run_dir) / "labels.tsv").string() + "' not found");
-      std::string line;
-      while (std::getline(in, line)) {
-        const auto tab = line.find('\t');
-        if (tab == std::string::npos) continue;
-        names.push_back(line.substr(tab + 1));
-      }
-    }
-    const hear::data::LabelMap labels(names);
-    config.setting = config.setting == "no_spectrum" ? "no_spectrum" : "scratch";
-    auto model = hear::stages::make_classifier(config, labels.size());
-    hear::models::load_weights(*model, ckpt / "model.safetensors");
+    auto run = hear::stages::load_finetuned(run_dir, checkpoint);
     const auto entries = hear::stages::read_manifest_for(manifest, "--manifest");
-    for (const auto& e : entries) {
-      if (!labels.contains(e.label)) {
-        throw hear::Error("label '" + e.label + "' of '" + e.path.string() +
-                          "' is not one of the model's classes (labels.tsv)");
-      }
-    }
-    const auto ev = hear::stages::evaluate(model, entries, labels, config.data.loader);
-    const fs::path out = out_dir.empty() ? fs::path(run_dir) : fs::path(out_dir);
-    hear::stages::write_evaluation(out, "evaluation", ev, "checkpoint " + ckpt.string());
+    const auto ev =
+        hear::stages::evaluate(run.model, entries, run.labels, run.config.data.loader);
+    const std::filesystem::path out = out_dir.empty() ? run_dir : out_dir;
+    hear::stages::write_evaluation(out, "evaluation", ev, "checkpoint " + run.checkpoint.string());
     std::printf("accuracy %.4f on %lld clips (checkpoint %s); details in %s\n", ev.accuracy,
-                static_cast<long long>(ev.clips), ckpt.string().c_str(),
+                static_cast<long long>(ev.clips), run.checkpoint.string().c_str(),
                 (out / "evaluation.json").string().c_str());
     return 0;
   });

@@ -9,8 +9,6 @@
 // files cut into <= 6 s segments, anything shorter than 1 s skipped.
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <set>
 #include <sstream>
 
 #include "hear/data/manifest.h"
@@ -35,7 +33,6 @@ std::vector<std::string> split_extensions(const std::string& text) {
 
 int main(int argc, char** argv) {
   return hear::tools::run_tool("hear-manifest", [&]() -> int {
-    namespace fs = std::filesystem;
     CLI::App app{"Write a TSV manifest (path, length in 16 kHz samples) of audio files"};
     std::vector<std::string> inputs;
     std::string out, extensions = "wav,flac,ogg,opus,mp3,aiff,aif,au";
@@ -60,39 +57,9 @@ int main(int argc, char** argv) {
     scan.label_from_parent = label_from_parent;
     scan.skip_unreadable = !strict;
 
-    std::vector<hear::data::ManifestEntry> entries;
-    std::vector<std::string> skipped;
-    for (const auto& input : inputs) {
-      std::error_code ec;
-      if (fs::is_directory(input, ec)) {
-        auto r = hear::data::scan_directory(input, scan);
-        if (r.entries.empty())
-          spdlog::warn("{}: no audio files with extensions {}", input, extensions);
-        entries.insert(entries.end(), r.entries.begin(), r.entries.end());
-        skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
-      } else if (fs::is_regular_file(input, ec)) {
-        try {
-          auto e = hear::data::probe_manifest_entry(fs::absolute(input).lexically_normal());
-          if (label_from_parent) e.label = e.path.parent_path().filename().string();
-          entries.push_back(std::move(e));
-        } catch (const hear::Error& err) {
-          if (strict) throw;
-          skipped.push_back(input + ": " + err.what());
-        }
-      } else {
-        throw hear::Error("input '" + input + "' is neither a folder nor a file");
-      }
-    }
-    for (auto& e : entries) e.path = fs::absolute(e.path).lexically_normal();
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.path < b.path; });
-    std::set<fs::path> seen;
-    for (const auto& e : entries) {
-      if (!seen.insert(e.path).second) {
-        throw hear::Error("'" + e.path.string() + "' is given twice (overlapping inputs?)");
-      }
-    }
-    if (entries.empty()) throw hear::Error("no readable audio file found in the inputs");
+    const auto scanned = hear::data::scan_inputs(inputs, scan);
+    const auto& entries = scanned.entries;
+    const auto& skipped = scanned.skipped;
     hear::data::write_manifest(out, entries);
 
     hear::data::SegmentOptions rule;

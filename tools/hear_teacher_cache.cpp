@@ -75,16 +75,10 @@ int main(int argc, char** argv) {
     const std::string rule = hear::teacher::describe_segment_rule(seg);
 
     const auto entries = hear::data::read_manifest(manifest);
-    const auto list = hear::data::make_segments(entries, seg, /*seed=*/0, /*epoch=*/0);
-    std::vector<hear::teacher::CacheSegment> segments;
-    for (const auto& s : list.segments) {
-      if (limit > 0 && static_cast<int64_t>(segments.size()) >= limit) break;
-      const auto& e = entries[static_cast<size_t>(s.entry)];
-      // Segment offsets are relative to the entry (a slice of a longer file starts at e.offset).
-      segments.push_back({e.path, e.offset + s.offset, s.length, s.pad_to, s.whole});
-    }
+    int64_t skipped = 0;
+    const auto segments = hear::teacher::cache_segments(entries, seg, limit, &skipped);
     spdlog::info("{}: {} clips -> {} segments ({}; {} clips too short)", manifest, entries.size(),
-                 segments.size(), rule, list.skipped_clips);
+                 segments.size(), rule, skipped);
 
     if (random_seed >= 0) torch::manual_seed(static_cast<uint64_t>(random_seed));
     hear::teacher::SsastTeacher teacher(options);

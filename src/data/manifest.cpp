@@ -200,6 +200,40 @@ ScanResult scan_directory(const fs::path& root, const ScanOptions& options) {
   return result;
 }
 
+ScanResult scan_inputs(const std::vector<std::string>& inputs, const ScanOptions& options) {
+  ScanResult out;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      auto r = scan_directory(input, options);
+      if (r.entries.empty()) spdlog::warn("{}: no audio files with the given extensions", input);
+      out.entries.insert(out.entries.end(), r.entries.begin(), r.entries.end());
+      out.skipped.insert(out.skipped.end(), r.skipped.begin(), r.skipped.end());
+    } else if (fs::is_regular_file(input, ec)) {
+      try {
+        auto e = probe_manifest_entry(fs::absolute(input).lexically_normal());
+        if (options.label_from_parent) e.label = e.path.parent_path().filename().string();
+        out.entries.push_back(std::move(e));
+      } catch (const Error& err) {
+        if (!options.skip_unreadable) throw;
+        out.skipped.push_back(input + ": " + err.what());
+      }
+    } else {
+      throw Error("input '" + input + "' is neither a folder nor a file");
+    }
+  }
+  for (auto& e : out.entries) e.path = fs::absolute(e.path).lexically_normal();
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+  for (size_t i = 1; i < out.entries.size(); ++i) {
+    if (out.entries[i].path == out.entries[i - 1].path) {
+      throw Error("'" + out.entries[i].path.string() + "' is given twice (overlapping inputs?)");
+    }
+  }
+  if (out.entries.empty()) throw Error("no readable audio file found in the inputs");
+  return out;
+}
+
 LabelMap::LabelMap(std::vector<std::string> names) : names_(std::move(names)) {
   for (size_t i = 0; i < names_.size(); ++i) {
     if (!index_.emplace(names_[i], static_cast<int64_t>(i)).second) {
@@ -241,6 +275,39 @@ int64_t LabelMap::index(const std::string& name) const {
                 " known classes");
   }
   return it->second;
+}
+
+void write_labels(const fs::path& path, const LabelMap& labels) {
+  std::string text;
+  for (int64_t i = 0; i < labels.size(); ++i) {
+    text += std::to_string(i) + "\t" + labels.name(i) + "\n";
+  }
+  io::write_file_atomic(path, text);
+}
+
+LabelMap read_labels(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error("labels file '" + path.string() + "' not found");
+  std::istringstream in(io::read_file(path));
+  std::vector<std::string> names;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const auto tab = line.find('\t');
+    const std::string expected = std::to_string(names.size());
+    if (tab == std::string::npos || line.substr(0, tab) != expected || tab + 1 == line.size()) {
+      throw Error(path.string() + ":" + std::to_string(number) + ": expected '" + expected +
+                  "<TAB>class name', got '" + line + "'");
+    }
+    names.push_back(line.substr(tab + 1));
+  }
+  if (names.empty()) throw Error("labels file '" + path.string() + "' lists no class");
+  try {
+    return LabelMap(std::move(names));
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
 }
 
 }  // namespace hear::data

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -51,42 +52,42 @@ uint64_t read_u64_le(const char* p) {
   return v;
 }
 
-struct Entry {
-  std::string name;
-  const DtypeInfo* dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin, end;
-};
-
 }  // namespace
 
-SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source) {
-  auto fail = [&](const std::string& what) -> Error {
-    return Error("safetensors file '" + source + "': " + what);
-  };
-  if (bytes.size() < 8)
-    throw fail("too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
-  const uint64_t header_len = read_u64_le(bytes.data());
-  if (header_len > kMaxHeaderBytes) {
-    throw fail("header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
-  }
-  if (header_len > bytes.size() - 8) {
-    throw fail("header length " + std::to_string(header_len) + " runs past the end of the file (" +
-               std::to_string(bytes.size()) + " bytes)");
-  }
-  const uint64_t data_size = bytes.size() - 8 - header_len;
-  const char* data = bytes.data() + 8 + header_len;
+namespace {
 
+Error safetensors_error(const std::string& source, const std::string& what) {
+  return Error("safetensors file '" + source + "': " + what);
+}
+
+// The header length stored in the first 8 bytes, checked against the limit and the file size.
+uint64_t checked_header_length(const char* first8, uint64_t file_size, const std::string& source) {
+  const uint64_t header_len = read_u64_le(first8);
+  if (header_len > kMaxHeaderBytes) {
+    throw safetensors_error(source, "header length " + std::to_string(header_len) +
+                                        " exceeds the 100 MiB limit");
+  }
+  if (header_len > file_size - 8) {
+    throw safetensors_error(source, "header length " + std::to_string(header_len) +
+                                        " runs past the end of the file (" +
+                                        std::to_string(file_size) + " bytes)");
+  }
+  return header_len;
+}
+
+SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uint64_t header_len,
+                               uint64_t data_size, const std::string& source) {
+  auto fail = [&](const std::string& what) { return safetensors_error(source, what); };
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + header_len);
+    header = nlohmann::json::parse(json_begin, json_end);
   } catch (const nlohmann::json::exception& e) {
     throw fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
 
-  SafetensorsContent out;
-  std::vector<Entry> entries;
+  SafetensorsHeader out;
+  out.data_start = 8 + header_len;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& key = it.key();
     const auto& value = it.value();
@@ -104,10 +105,10 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
     }
     const auto& jd = value["dtype"];
     if (!jd.is_string()) throw fail("tensor '" + key + "': dtype is not a string");
-    Entry e;
-    e.name = key;
-    e.dtype = dtype_by_name(jd.get<std::string>());
-    if (!e.dtype) throw fail("tensor '" + key + "': unknown dtype '" + jd.get<std::string>() + "'");
+    const DtypeInfo* dtype = dtype_by_name(jd.get<std::string>());
+    if (!dtype) throw fail("tensor '" + key + "': unknown dtype '" + jd.get<std::string>() + "'");
+    SafetensorsEntry e;
+    e.dtype = dtype->type;
     const auto& js = value["shape"];
     if (!js.is_array()) throw fail("tensor '" + key + "': shape is not an array");
     // The element count is checked against the byte range, so overflow is refused early.
@@ -135,34 +136,72 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
                  std::to_string(e.end) + ") out of the data range (" + std::to_string(data_size) +
                  " bytes)");
     }
-    if (numel > data_size || numel * static_cast<uint64_t>(e.dtype->bytes) != e.end - e.begin) {
+    if (numel > data_size || numel * static_cast<uint64_t>(dtype->bytes) != e.end - e.begin) {
       throw fail(
-          "tensor '" + key + "': shape x dtype size (" + std::to_string(numel * e.dtype->bytes) +
+          "tensor '" + key + "': shape x dtype size (" + std::to_string(numel * dtype->bytes) +
           " bytes) does not match its byte range (" + std::to_string(e.end - e.begin) + " bytes)");
     }
-    entries.push_back(std::move(e));
+    out.tensors.emplace(key, std::move(e));
   }
-  std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
+  std::vector<std::pair<const std::string*, const SafetensorsEntry*>> by_offset;
+  for (const auto& [name, e] : out.tensors) by_offset.emplace_back(&name, &e);
   std::sort(by_offset.begin(), by_offset.end(),
-            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+            [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
-    if (by_offset[i]->begin < by_offset[i - 1]->end) {
-      throw fail("tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
+    if (by_offset[i].second->begin < by_offset[i - 1].second->end) {
+      throw fail("tensors '" + *by_offset[i - 1].first + "' and '" + *by_offset[i].first +
                  "' have overlapping byte ranges");
     }
   }
-  for (const auto& e : entries) {
-    at::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+  return out;
+}
+
+}  // namespace
+
+SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source) {
+  if (bytes.size() < 8) {
+    throw safetensors_error(source, "too short to hold a header (" +
+                                        std::to_string(bytes.size()) + " bytes)");
+  }
+  const uint64_t header_len = checked_header_length(bytes.data(), bytes.size(), source);
+  const uint64_t data_size = bytes.size() - 8 - header_len;
+  const char* data = bytes.data() + 8 + header_len;
+  const SafetensorsHeader header = parse_header(bytes.data() + 8, bytes.data() + 8 + header_len,
+                                                header_len, data_size, source);
+  SafetensorsContent out;
+  out.metadata = header.metadata;
+  for (const auto& [name, e] : header.tensors) {
+    at::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
     if (e.end > e.begin) std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
-    if (e.dtype->type == at::kBool) {
+    if (e.dtype == at::kBool) {
       // Any byte other than 0/1 would be an invalid bool in C++; normalize it.
       auto* p = reinterpret_cast<uint8_t*>(t.data_ptr());
       for (int64_t i = 0; i < t.numel(); ++i) p[i] = p[i] != 0;
     }
-    out.tensors.emplace(e.name, std::move(t));
+    out.tensors.emplace(name, std::move(t));
   }
   return out;
+}
+
+SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
+  const std::string source = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw safetensors_error(source, "cannot be opened");
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw safetensors_error(source, "cannot be read: " + ec.message());
+  char first8[8];
+  if (file_size < 8 || !in.read(first8, 8)) {
+    throw safetensors_error(source, "too short to hold a header (" + std::to_string(file_size) +
+                                        " bytes)");
+  }
+  const uint64_t header_len = checked_header_length(first8, file_size, source);
+  std::string json(header_len, '\0');
+  if (!in.read(json.data(), static_cast<std::streamsize>(header_len))) {
+    throw safetensors_error(source, "cannot read its header");
+  }
+  return parse_header(json.data(), json.data() + json.size(), header_len,
+                      file_size - 8 - header_len, source);
 }
 
 SafetensorsContent load_safetensors(const std::filesystem::path& path) {

@@ -38,24 +38,36 @@ std::string LoadReport::summary() const {
 io::TensorMap module_state(const torch::nn::Module& module, const std::string& prefix) {
   io::TensorMap out;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-    out[prefix + item.key()] = item.value();
+    out[prefix + item.key()] = item.value().detach();
   }
   for (const auto& item : module.named_buffers(/*recurse=*/true)) {
-    out[prefix + item.key()] = item.value();
+    out[prefix + item.key()] = item.value().detach();
   }
   return out;
+}
+
+std::string resolve_prefix(const io::TensorMap& tensors, const LoadOptions& options) {
+  if (options.prefix != kAutoPrefix) return options.prefix;
+  for (const auto& candidate : options.auto_prefixes) {
+    for (const auto& [raw, tensor] : tensors) {
+      const std::string key = weights_starts_with(raw, "module.") ? raw.substr(7) : raw;
+      if (weights_starts_with(key, candidate)) return candidate;
+    }
+  }
+  return "";
 }
 
 LoadReport load_state(torch::nn::Module& module, const io::TensorMap& tensors,
                       const LoadOptions& options, const std::string& source) {
   // File keys -> module-relative names.
+  const std::string prefix = resolve_prefix(tensors, options);
   std::map<std::string, const at::Tensor*> incoming;
   for (const auto& [raw, tensor] : tensors) {
     std::string key = raw;
     if (weights_starts_with(key, "module.")) key = key.substr(7);
-    if (!options.prefix.empty()) {
-      if (!weights_starts_with(key, options.prefix)) continue;
-      key = key.substr(options.prefix.size());
+    if (!prefix.empty()) {
+      if (!weights_starts_with(key, prefix)) continue;
+      key = key.substr(prefix.size());
       if (weights_starts_with(key, "module.")) key = key.substr(7);
     }
     bool ignored = false;
@@ -80,7 +92,7 @@ LoadReport load_state(torch::nn::Module& module, const io::TensorMap& tensors,
   if (!report.mismatched.empty() || (!report.missing.empty() && !options.allow_missing) ||
       (!report.unexpected.empty() && !options.allow_unexpected)) {
     throw Error("cannot load weights from " + source +
-                (options.prefix.empty() ? "" : " (prefix '" + options.prefix + "')") + ": " +
+                (prefix.empty() ? "" : " (prefix '" + prefix + "')") + ": " +
                 report.summary());
   }
   torch::NoGradGuard no_grad;

@@ -1,12 +1,40 @@
 #include "hear/stages/common.h"
 
 #include <spdlog/spdlog.h>
+#include <torch/torch.h>
 
 #include "hear/error.h"
 #include "hear/io/file_util.h"
+#include "hear/models/weights.h"
 #include "hear/train/metrics.h"
 
 namespace hear::stages {
+namespace fs = std::filesystem;
+
+CorpusDataConfig::CorpusDataConfig(int64_t batch_size) {
+  // The paper's pre-training rule: segments of at most 6 s, clips under 1 s skipped.
+  loader.segments.mode = "random_crop";
+  loader.segments.max_seconds = 6.0;
+  loader.segments.min_seconds = 1.0;
+  loader.sampler.batch_size = batch_size;
+  loader.sampler.drop_last = true;
+}
+
+void CorpusDataConfig::define(io::ConfigSchema& s) {
+  s.field("train_manifest", train_manifest, "unlabelled training clips (TSV manifest)");
+  s.field("valid_manifest", valid_manifest, "held-out clips (empty: no validation)");
+  s.field("valid_max_batches", valid_max_batches, "validation batches (0: all)").min(0);
+  s.section("loader", loader);
+}
+
+CorpusEntries read_corpus(const CorpusDataConfig& data) {
+  CorpusEntries out;
+  out.train = read_manifest_for(data.train_manifest, "data.train_manifest");
+  if (!data.valid_manifest.empty()) {
+    out.valid = read_manifest_for(data.valid_manifest, "data.valid_manifest");
+  }
+  return out;
+}
 
 std::vector<data::ManifestEntry> read_manifest_for(const std::string& path, const std::string& key,
                                                    bool allow_empty) {
@@ -20,8 +48,34 @@ std::vector<data::ManifestEntry> read_manifest_for(const std::string& path, cons
   }
 }
 
-void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& request) {
-  namespace fs = std::filesystem;
+data::LoaderOptions evaluation_loader_options(data::LoaderOptions options) {
+  options.sampler.shuffle = false;
+  options.sampler.drop_last = false;
+  options.sampler.bucket_pool = 0;
+  options.max_epochs = 1;
+  if (options.segments.crop_position == "random") options.segments.crop_position = "center";
+  options.segments.min_seconds = 0.0;  // every clip of the set is scored
+  return options;
+}
+
+std::unique_ptr<data::DataLoader> make_training_loader(
+    const std::vector<data::ManifestEntry>& entries, const data::LoaderOptions& options,
+    const data::LabelMap& labels, const std::string& manifest_key) {
+  auto loader = std::make_unique<data::DataLoader>(entries, options, labels);
+  spdlog::info(
+      "data: {} training clips -> {} segments per epoch ({} skipped: shorter than {} s), {} "
+      "batches per epoch",
+      entries.size(), loader->segments_per_epoch(), loader->skipped_clips(),
+      options.segments.min_seconds, loader->batches_per_epoch());
+  if (loader->batches_per_epoch() == 0) {
+    throw Error(manifest_key +
+                " yields no batch (all clips shorter than data.loader.segments.min_seconds, or "
+                "fewer segments than a batch with drop_last)");
+  }
+  return loader;
+}
+
+void prepare_run_dir(const fs::path& run_dir, const RunRequest& request) {
   if (!request.resume && fs::exists(run_dir / "checkpoints" / "last")) {
     throw Error("run directory '" + run_dir.string() +
                 "' already holds a run (checkpoints/last); resume it with --resume or choose "
@@ -34,6 +88,54 @@ void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& req
   fs::create_directories(run_dir);
   io::write_file_atomic(run_dir / "config.yaml", request.config_yaml);
   train::add_log_file(run_dir);
+}
+
+StageRun::StageRun(fs::path run_dir, RunRequest request, int64_t seed)
+    : dir_(std::move(run_dir)), request_(std::move(request)) {
+  prepare_run_dir(dir_, request_);
+  train::seed_torch(static_cast<uint64_t>(seed));
+}
+
+fs::path StageRun::checkpoint_dir(const std::string& name) const {
+  return dir_ / "checkpoints" / name;
+}
+
+train::FitResult StageRun::fit(const train::TrainerOptions& options, torch::nn::Module& model,
+                               data::DataLoader& loader, train::TrainerCallbacks callbacks,
+                               std::vector<at::Tensor> params) {
+  train::Trainer trainer(options, dir_, model, loader, std::move(callbacks), request_.config_yaml,
+                         std::move(params));
+  if (request_.resume) trainer.resume();
+  return trainer.fit();
+}
+
+std::string StageRun::export_weights(const torch::nn::Module& module, const std::string& file,
+                                     const std::string& stage, int64_t step,
+                                     io::Metadata extra) const {
+  const fs::path out = dir_ / file;
+  extra["stage"] = stage;
+  extra["step"] = std::to_string(step);
+  extra["config"] = request_.config_yaml;
+  models::save_weights(module, out, extra);
+  spdlog::info("{} weights written to {}", stage, out.string());
+  return out.string();
+}
+
+int64_t for_each_validation_batch(const std::vector<data::ManifestEntry>& entries,
+                                  const data::LoaderOptions& training, int64_t max_batches,
+                                  const std::function<void(const data::Batch&)>& score) {
+  auto options = evaluation_loader_options(training);
+  // The corpus stages' rule (<= 6 s blocks, < 1 s skipped) in a fixed cut: the same blocks at
+  // every validation.
+  options.segments.mode = "consecutive";
+  options.segments.min_seconds = training.segments.min_seconds;
+  data::DataLoader loader(entries, options, data::LabelMap(std::vector<std::string>{}));
+  int64_t batches = 0;
+  while (auto batch = loader.next()) {
+    score(*batch);
+    if (++batches == max_batches) break;
+  }
+  return batches;
 }
 
 audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch) {

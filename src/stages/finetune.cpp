@@ -7,11 +7,9 @@
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "hear/error.h"
 #include "hear/io/file_util.h"
-#include "hear/io/safetensors.h"
 #include "hear/models/weights.h"
 #include "hear/train/checkpoint.h"
 
@@ -176,107 +174,31 @@ void FinetuneConfig::validate() const {
   data.loader.segments.validate();
 }
 
-models::HearClassifier make_classifier(const FinetuneConfig& config, int64_t num_classes) {
+models::HearClassifierOptions classifier_options(const FinetuneConfig& config,
+                                                 int64_t num_classes) {
   auto options = config.model;
   options.decoder.num_classes = num_classes;
   if (config.setting == "no_spectrum") options.use_spectrogram = false;
   if (config.setting == "transfer") options.freeze_acoustic_model = true;
-  models::HearClassifier model(options);
-  if (config.setting != "scratch") {
-    const auto file = io::load_safetensors(config.pretrained);
-    models::LoadOptions lo;
-    for (const auto& [key, value] : file.tensors) {
-      if (key.rfind("acoustic_model.", 0) == 0 || key.rfind("module.acoustic_model.", 0) == 0) {
-        lo.prefix = "acoustic_model.";
-      } else if (key.rfind("encoder.", 0) == 0 || key.rfind("module.encoder.", 0) == 0) {
-        lo.prefix = "encoder.";  // a MAM checkpoint's model.safetensors
-      }
-    }
-    models::load_state(*model->acoustic_model, file.tensors, lo, config.pretrained);
-    spdlog::info("acoustic model loaded from {}", config.pretrained);
-  }
+  return options;
+}
+
+void load_acoustic_weights(models::AcousticModel& acoustic_model, const std::string& path) {
+  models::LoadOptions options;
+  options.prefix = models::kAutoPrefix;
+  // A full HEAR model, a MAM checkpoint's model.safetensors (`encoder.*`), or bare keys.
+  options.auto_prefixes = {"acoustic_model.", "encoder."};
+  models::load_weights(*acoustic_model, path, options);
+  spdlog::info("acoustic model loaded from {}", path);
+}
+
+models::HearClassifier make_classifier(const FinetuneConfig& config, int64_t num_classes) {
+  models::HearClassifier model(classifier_options(config, num_classes));
+  if (config.setting != "scratch") load_acoustic_weights(model->acoustic_model, config.pretrained);
   return model;
 }
 
-Evaluation evaluate(models::HearClassifier& model, const std::vector<data::ManifestEntry>& entries,
-                    const data::LabelMap& labels, const data::LoaderOptions& loader_options) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  auto options = loader_options;
-  options.sampler.shuffle = false;
-  options.sampler.drop_last = false;
-  options.sampler.bucket_pool = 0;
-  options.max_epochs = 1;
-  if (options.segments.crop_position == "random") options.segments.crop_position = "center";
-  options.segments.min_seconds = 0.0;  // every clip of the set is scored
-  data::DataLoader loader(entries, options, labels);
-  const audio::Frontend frontend;
-  Evaluation ev;
-  ev.classes = labels.names();
-  const int64_t C = labels.size();
-  ev.confusion.assign(C, std::vector<int64_t>(C, 0));
-  double loss_sum = 0;
-  while (auto batch = loader.next()) {
-    const auto f = batch_features(frontend, *batch);
-    const at::Tensor logits = model->forward(f);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch->labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
-    const at::Tensor predicted = logits.argmax(-1);
-    for (int64_t b = 0; b < batch->size(); ++b) {
-      ev.confusion[batch->labels[b].item<int64_t>()][predicted[b].item<int64_t>()] += 1;
-    }
-    ev.clips += batch->size();
-  }
-  if (ev.clips == 0) throw Error("evaluation: no clip to score");
-  int64_t correct = 0;
-  for (int64_t c = 0; c < C; ++c) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < C; ++p) row += ev.confusion[c][p];
-    correct += ev.confusion[c][c];
-    ev.per_class_accuracy.push_back(row ? static_cast<double>(ev.confusion[c][c]) / row : NAN);
-  }
-  ev.accuracy = static_cast<double>(correct) / ev.clips;
-  ev.loss = loss_sum / ev.clips;
-  model->train(was_training);
-  return ev;
-}
-
-void write_evaluation(const std::filesystem::path& dir, const std::string& name,
-                      const Evaluation& ev, const std::string& selection_rule) {
-  nlohmann::json j = {{"clips", ev.clips},     {"accuracy", ev.accuracy},
-                      {"loss", ev.loss},       {"selection_rule", selection_rule},
-                      {"classes", ev.classes}, {"confusion", ev.confusion}};
-  nlohmann::json per_class = nlohmann::json::object();
-  for (size_t c = 0; c < ev.classes.size(); ++c) {
-    per_class[ev.classes[c]] = std::isnan(ev.per_class_accuracy[c])
-                                   ? nlohmann::json(nullptr)
-                                   : nlohmann::json(ev.per_class_accuracy[c]);
-  }
-  j["per_class_accuracy"] = per_class;
-  io::write_file_atomic(dir / (name + ".json"), j.dump(2) + "\n");
-  std::ostringstream csv;
-  csv << "true\\predicted";
-  for (const auto& c : ev.classes) csv << "," << c;
-  csv << "\n";
-  for (size_t r = 0; r < ev.classes.size(); ++r) {
-    csv << ev.classes[r];
-    for (auto v : ev.confusion[r]) csv << "," << v;
-    csv << "\n";
-  }
-  io::write_file_atomic(dir / (name + "_confusion.csv"), csv.str());
-}
-
 namespace {
-
-std::string labels_text(const data::LabelMap& labels) {
-  std::string out;
-  for (int64_t i = 0; i < labels.size(); ++i)
-    out += std::to_string(i) + "\t" + labels.name(i) + "\n";
-  return out;
-}
 
 // `dataset_labels`: the class order of a dataset format (hear/data/datasets.h); empty: the sorted
 // labels of the training clips (format manifest).
@@ -286,8 +208,8 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
                            const std::vector<data::ManifestEntry>& test_entries,
                            const data::LabelMap& dataset_labels) {
   namespace fs = std::filesystem;
-  const fs::path run_dir = config.run_dir;
-  prepare_run_dir(run_dir, request);
+  StageRun run(config.run_dir, request, config.train.seed);
+  const fs::path& run_dir = run.dir();
   const bool from_dataset = dataset_labels.size() > 0;
   const auto labels = from_dataset ? dataset_labels : data::LabelMap::from_entries(train_entries);
   const std::string label_source =
@@ -305,13 +227,12 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
     throw Error("model.decoder.num_classes is " + std::to_string(config.model.decoder.num_classes) +
                 " but " + label_source + " has " + std::to_string(labels.size()) + " classes");
   }
-  io::write_file_atomic(run_dir / "labels.tsv", labels_text(labels));
+  data::write_labels(run_dir / "labels.tsv", labels);
   // The exact clips of this run (with slice offsets), to rerun or audit it without the reader.
   data::write_manifest(run_dir / "splits" / "train.tsv", train_entries);
   if (!valid_entries.empty()) data::write_manifest(run_dir / "splits" / "valid.tsv", valid_entries);
   if (!test_entries.empty()) data::write_manifest(run_dir / "splits" / "test.tsv", test_entries);
 
-  torch::manual_seed(config.train.seed);
   auto model = make_classifier(config, labels.size());
   spdlog::info("setting {}: {}", config.setting, c10::str(*model));
 
@@ -362,15 +283,12 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   for (auto& p : model->parameters()) {
     if (p.requires_grad()) params.push_back(p);
   }
-  train::Trainer trainer(train_options, run_dir, *model, loader, callbacks, request.config_yaml,
-                         params);
-  if (request.resume) trainer.resume();
   FinetuneResult result;
-  result.fit = trainer.fit();
+  result.fit = run.fit(train_options, *model, loader, callbacks, params);
   if (result.fit.interrupted) return result;
 
-  if (has_valid && fs::exists(trainer.checkpoint_dir("best"))) {
-    train::load_checkpoint(trainer.checkpoint_dir("best"), *model, nullptr);
+  if (has_valid && fs::exists(run.checkpoint_dir("best"))) {
+    train::load_checkpoint(run.checkpoint_dir("best"), *model, nullptr);
     result.selection_rule = "best validation accuracy (epoch of checkpoints/best, first maximum)";
   } else {
     result.selection_rule = "final epoch (no validation split)";

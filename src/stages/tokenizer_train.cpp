@@ -15,21 +15,6 @@
 
 namespace hear::stages {
 
-TokenizerDataConfig::TokenizerDataConfig() {
-  loader.segments.mode = "random_crop";
-  loader.segments.max_seconds = 6.0;
-  loader.segments.min_seconds = 1.0;
-  loader.sampler.batch_size = 64;
-  loader.sampler.drop_last = true;
-}
-
-void TokenizerDataConfig::define(io::ConfigSchema& s) {
-  s.field("train_manifest", train_manifest, "unlabelled training clips (TSV manifest)");
-  s.field("valid_manifest", valid_manifest, "held-out clips (empty: no validation)");
-  s.field("valid_max_batches", valid_max_batches, "validation batches (0: all)").min(0);
-  s.section("loader", loader);
-}
-
 TokenizerTrainConfig::TokenizerTrainConfig() {
   // Paper §III-A1: AdamW peak 3e-4, batch 64, 540k steps, 10k warm-up, cosine.
   train.steps = 540000;
@@ -131,45 +116,33 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
 
 TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
                                          const RunRequest& request) {
-  namespace fs = std::filesystem;
   config.train.validate();
   config.data.loader.segments.validate();
-  auto train_entries = read_manifest_for(config.data.train_manifest, "data.train_manifest");
-  std::vector<data::ManifestEntry> valid_entries;
-  if (!config.data.valid_manifest.empty()) {
-    valid_entries = read_manifest_for(config.data.valid_manifest, "data.valid_manifest");
-  }
+  const auto corpus = read_corpus(config.data);
   std::shared_ptr<void> teacher_keep_alive;
   TeacherFn teacher = make_teacher(config, teacher_keep_alive);
   auto model_options = config.model;
   if (config.teacher.kind == "none") model_options.loss_weights.distillation = 0.0;
 
-  const fs::path run_dir = config.run_dir;
-  prepare_run_dir(run_dir, request);
-  torch::manual_seed(config.train.seed);
+  StageRun run(config.run_dir, request, config.train.seed);
   models::TokenizerTrainingModel model(model_options);
   spdlog::info("model: {}", c10::str(*model));
-
-  data::DataLoader loader(train_entries, config.data.loader,
-                          data::LabelMap(std::vector<std::string>{}));
-  if (loader.batches_per_epoch() == 0) {
-    throw Error("data.train_manifest '" + config.data.train_manifest + "' yields no batch");
-  }
-  spdlog::info("data: {} clips -> {} segments per epoch, {} batches per epoch",
-               train_entries.size(), loader.segments_per_epoch(), loader.batches_per_epoch());
+  const auto loader = make_training_loader(corpus.train, config.data.loader,
+                                           data::LabelMap(std::vector<std::string>{}),
+                                           "data.train_manifest '" + config.data.train_manifest + "'");
   const audio::Frontend frontend;
 
-  auto forward = [&](const data::Batch& batch) {
+  auto forward = [&](const data::Batch& batch, const models::QuantizerInjection& inject) {
     const auto f = batch_features(frontend, batch);
-    return model->forward(f.log_mel, f.lengths, teacher(batch));
+    return model->forward(f.log_mel, f.lengths, teacher(batch), inject);
   };
 
   train::TrainerCallbacks callbacks;
-  callbacks.train_metric_names = {"loss", "reconstruction", "distillation", "diversity",
-                                  "tau",  "codes_used",     "perplexity"};
+  callbacks.train_metric_names = {"reconstruction", "distillation", "diversity",
+                                  "tau",            "codes_used",   "perplexity"};
   callbacks.loss = [&](const data::Batch& batch, int64_t) {
     const double tau = model->vector_quantizer->temperature();  // the one this forward uses
-    auto out = forward(batch);
+    auto out = forward(batch, {});
     const auto usage = codebook_usage(out.logits, out.patch_lengths);
     return train::StepResult{out.losses.total,
                              {{"reconstruction", out.losses.reconstruction.item<double>()},
@@ -188,46 +161,34 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
     model->vector_quantizer->set_temperature(
         train::parse_double(it->second, "extra.gumbel_temperature"));
   };
-  if (!valid_entries.empty()) {
+  if (!corpus.valid.empty()) {
     callbacks.valid_metric_names = {"valid_loss", "valid_perplexity"};
     callbacks.validate = [&](int64_t) {
-      auto options = config.data.loader;
-      options.sampler.shuffle = false;
-      options.sampler.drop_last = false;
-      options.segments.mode = "consecutive";
-      options.max_epochs = 1;
-      data::DataLoader valid(valid_entries, options, data::LabelMap(std::vector<std::string>{}));
-      // Eval mode: the quantizer still draws Gumbel noise, from a fixed generator here so that
-      // validations are comparable.
-      torch::manual_seed(4321);
+      // Eval mode: the quantizer still draws Gumbel noise, from a generator of its own so that
+      // validations are comparable (the training stream is not touched).
+      models::QuantizerInjection inject;
+      inject.generator = at::make_generator<at::CPUGeneratorImpl>(4321);
       double loss = 0, perplexity = 0;
-      int64_t batches = 0;
-      while (auto batch = valid.next()) {
-        auto out = forward(*batch);
-        loss += out.losses.total.item<double>();
-        perplexity += codebook_usage(out.logits, out.patch_lengths).perplexity;
-        if (++batches == config.data.valid_max_batches) break;
-      }
+      const int64_t batches = for_each_validation_batch(
+          corpus.valid, config.data.loader, config.data.valid_max_batches,
+          [&](const data::Batch& batch) {
+            auto out = forward(batch, inject);
+            loss += out.losses.total.item<double>();
+            perplexity += codebook_usage(out.logits, out.patch_lengths).perplexity;
+          });
       if (batches == 0) throw Error("validation: data.valid_manifest yields no batch");
       return train::MetricValues{{"valid_loss", loss / batches},
                                  {"valid_perplexity", perplexity / batches}};
     };
   }
 
-  train::Trainer trainer(config.train, run_dir, *model, loader, callbacks, request.config_yaml);
-  if (request.resume) trainer.resume();
   TokenizerTrainResult result;
-  result.fit = trainer.fit();
+  result.fit = run.fit(config.train, *model, *loader, callbacks);
   result.temperature = model->vector_quantizer->temperature();
   if (!result.fit.interrupted) {
-    const fs::path out = run_dir / "tokenizer.safetensors";
-    models::save_weights(*model->tokenizer, out,
-                         {{"stage", "tokenizer"},
-                          {"step", std::to_string(result.fit.step)},
-                          {"gumbel_temperature", train::format_double(result.temperature)},
-                          {"config", request.config_yaml}});
-    result.tokenizer_weights = out.string();
-    spdlog::info("tokenizer written to {} (tau {:.6f})", out.string(), result.temperature);
+    result.tokenizer_weights = run.export_weights(
+        *model->tokenizer, "tokenizer.safetensors", "tokenizer", result.fit.step,
+        {{"gumbel_temperature", train::format_double(result.temperature)}});
   }
   return result;
 }

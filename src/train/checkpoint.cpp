@@ -9,15 +9,15 @@
 #include <set>
 
 #include "hear/error.h"
+#include "hear/io/base64.h"
 #include "hear/io/file_util.h"
+#include "hear/models/weights.h"
 
 namespace hear::train {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kCheckpointFormat = "hear-checkpoint-1";
-constexpr const char* kBase64Chars =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // The key torch::optim keeps per-parameter state under (see torch/csrc/api/src/optim/adamw.cpp).
 std::string optimizer_state_key(const torch::Tensor& p) {
@@ -78,65 +78,6 @@ double parse_double(const std::string& text, const std::string& what) {
   throw Error(what + ": '" + text + "' is not a number");
 }
 
-std::string base64_encode(const std::string& bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
-                       (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                       static_cast<uint8_t>(bytes[i + 2]);
-    out += kBase64Chars[(v >> 18) & 63];
-    out += kBase64Chars[(v >> 12) & 63];
-    out += kBase64Chars[(v >> 6) & 63];
-    out += kBase64Chars[v & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-    out += kBase64Chars[(v >> 18) & 63];
-    out += kBase64Chars[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? kBase64Chars[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::string base64_decode(const std::string& text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0)
-    throw Error("base64: length " + std::to_string(text.size()) + " is not a multiple of 4");
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = text[i + static_cast<size_t>(k)];
-      if (c == '=' && i + 4 == text.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else {
-        v[k] = value(c);
-        if (v[k] < 0 || pad > 0)
-          throw Error("base64: bad character at offset " + std::to_string(i + k));
-      }
-    }
-    const uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out += static_cast<char>((n >> 16) & 255);
-    if (pad < 2) out += static_cast<char>((n >> 8) & 255);
-    if (pad < 1) out += static_cast<char>(n & 255);
-  }
-  return out;
-}
-
 std::string get_torch_rng_state() {
   auto gen = at::detail::getDefaultCPUGenerator();
   at::Tensor state;
@@ -144,12 +85,12 @@ std::string get_torch_rng_state() {
     std::lock_guard<std::mutex> lock(gen.mutex());
     state = gen.get_state().contiguous();
   }
-  return base64_encode(
+  return io::base64_encode(
       std::string(static_cast<const char*>(state.data_ptr()), static_cast<size_t>(state.nbytes())));
 }
 
 void set_torch_rng_state(const std::string& base64) {
-  const std::string bytes = base64_decode(base64);
+  const std::string bytes = io::base64_decode(base64);
   at::Tensor state = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
   std::memcpy(state.data_ptr(), bytes.data(), bytes.size());
   auto gen = at::detail::getDefaultCPUGenerator();
@@ -160,50 +101,6 @@ void set_torch_rng_state(const std::string& base64) {
     throw Error(std::string("cannot restore the torch RNG state (") + std::to_string(bytes.size()) +
                 " bytes): " + e.what_without_backtrace());
   }
-}
-
-io::TensorMap module_state(const torch::nn::Module& module) {
-  io::TensorMap out;
-  for (const auto& item : module.named_parameters(true)) out[item.key()] = item.value().detach();
-  for (const auto& item : module.named_buffers(true)) out[item.key()] = item.value().detach();
-  return out;
-}
-
-std::vector<std::string> load_module_state(torch::nn::Module& module, const io::TensorMap& tensors,
-                                           bool strict, const std::string& source) {
-  std::map<std::string, torch::Tensor> targets;
-  for (const auto& item : module.named_parameters(true)) targets[item.key()] = item.value();
-  for (const auto& item : module.named_buffers(true)) targets[item.key()] = item.value();
-  std::vector<std::string> missing, unexpected;
-  for (const auto& [name, t] : targets) {
-    if (!tensors.count(name)) missing.push_back(name);
-  }
-  for (const auto& [name, t] : tensors) {
-    if (!targets.count(name)) unexpected.push_back(name);
-  }
-  auto list = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (size_t i = 0; i < v.size() && i < 20; ++i) s += (i ? ", " : "") + v[i];
-    if (v.size() > 20) s += ", ... (" + std::to_string(v.size()) + " in all)";
-    return s;
-  };
-  if (strict && (!missing.empty() || !unexpected.empty())) {
-    std::string msg = "'" + source + "' does not match the model:";
-    if (!missing.empty()) msg += " missing keys: " + list(missing) + ";";
-    if (!unexpected.empty()) msg += " unexpected keys: " + list(unexpected) + ";";
-    throw Error(msg);
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& [name, target] : targets) {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) continue;
-    if (it->second.sizes() != target.sizes()) {
-      throw Error("'" + source + "': tensor '" + name + "' has shape " +
-                  c10::str(it->second.sizes()) + ", the model expects " + c10::str(target.sizes()));
-    }
-    target.copy_(it->second);
-  }
-  return unexpected;
 }
 
 io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer,
@@ -285,7 +182,6 @@ std::string train_state_to_yaml(const TrainState& s) {
   out << YAML::Key << "format" << YAML::Value << kCheckpointFormat;
   out << YAML::Key << "step" << YAML::Value << s.step;
   out << YAML::Key << "epoch" << YAML::Value << s.epoch;
-  out << YAML::Key << "schedule_step" << YAML::Value << s.step;
   out << YAML::Key << "lr" << YAML::Value << format_double(s.lr);
   out << YAML::Key << "loader" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "epoch" << YAML::Value << s.loader.epoch << YAML::Key << "batch" << YAML::Value
@@ -387,7 +283,7 @@ void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
   fs::create_directories(tmp, ec);
   if (ec) throw Error("checkpoint: cannot create '" + tmp.string() + "': " + ec.message());
   try {
-    io::save_safetensors(tmp / "model.safetensors", module_state(model),
+    io::save_safetensors(tmp / "model.safetensors", models::module_state(model),
                          {{"format", kCheckpointFormat}});
     if (optimizer) {
       io::save_safetensors(tmp / "optimizer.safetensors", optimizer_state(*optimizer, model),
@@ -433,8 +329,9 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir, torch::nn::Module& model,
   std::error_code ec;
   if (fs::exists(config_file, ec)) out.config_yaml = io::read_file(config_file);
   const fs::path model_file = out.dir / "model.safetensors";
-  load_module_state(model, io::load_safetensors(model_file).tensors, /*strict=*/true,
-                    model_file.string());
+  models::LoadOptions strict;
+  strict.ignore_prefixes.clear();  // a checkpoint holds exactly the model's keys
+  models::load_weights(model, model_file, strict);
   if (optimizer) {
     const fs::path opt_file = out.dir / "optimizer.safetensors";
     if (!fs::exists(opt_file, ec)) {

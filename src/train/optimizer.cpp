@@ -89,14 +89,4 @@ double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm)
   return total;
 }
 
-GradientAccumulator::GradientAccumulator(int64_t steps) : steps_(steps) {
-  if (steps_ < 1) throw Error("accumulation_steps must be >= 1, got " + std::to_string(steps_));
-}
-
-bool GradientAccumulator::micro_step_done() {
-  if (++pending_ < steps_) return false;
-  pending_ = 0;
-  return true;
-}
-
 }  // namespace hear::train

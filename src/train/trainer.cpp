@@ -10,7 +10,6 @@
 #include <csignal>
 
 #include "hear/error.h"
-#include "hear/io/file_util.h"
 
 namespace hear::train {
 namespace fs = std::filesystem;
@@ -292,7 +291,6 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
   for (const auto& [k, v] : metric_values) {
     if (k != "loss") interval.add(k, v);  // the trainer reports the loss itself
   }
-  if (callbacks_.on_step_end) callbacks_.on_step_end(state_.step);
   return StepOutcome::kStepped;
 }
 
@@ -330,6 +328,7 @@ MetricValues Trainer::run_validation() {
   MetricValues values;
   {
     torch::NoGradGuard no_grad;
+    const std::string rng = get_torch_rng_state();
     model_->eval();
     try {
       values = callbacks_.validate(state_.step);
@@ -338,6 +337,7 @@ MetricValues Trainer::run_validation() {
       throw;
     }
     model_->train();
+    set_torch_rng_state(rng);
   }
   metrics_->write(state_.step, values);
   std::string text;
@@ -371,10 +371,7 @@ MetricValues Trainer::run_validation() {
 
 FitResult Trainer::fit(int64_t stop_at_step) {
   if (options_.threads > 0) at::set_num_threads(options_.threads);
-  if (!resumed_) {
-    seed_torch(static_cast<uint64_t>(options_.seed));
-    if (!config_yaml_.empty()) io::write_file_atomic(run_dir_ / "config.yaml", config_yaml_);
-  }
+  if (!resumed_) seed_torch(static_cast<uint64_t>(options_.seed));
   std::vector<std::string> columns = {"epoch", "loss"};
   for (const auto& n : callbacks_.train_metric_names) columns.push_back(n);
   for (const auto& n : {"lr", "grad_norm", "clips_per_s", "step_s"}) columns.push_back(n);

@@ -200,5 +200,19 @@ TEST(Manifest, OffsetColumnRoundTripsAndIsOnlyWrittenWhenUsed) {
   test::expect_error_containing([&] { write_manifest(dir / "neg.tsv", in); }, {"negative offset"});
 }
 
+TEST(Manifest, LabelsFileRoundTripsAndNamesBadLines) {
+  test::TempDir dir;
+  const LabelMap labels(std::vector<std::string>{"dog", "rain", "sea waves"});
+  write_labels(dir / "labels.tsv", labels);
+  EXPECT_EQ(io::read_file(dir / "labels.tsv"), "0\tdog\n1\train\n2\tsea waves\n");
+  EXPECT_EQ(read_labels(dir / "labels.tsv").names(), labels.names());
+  io::write_file_atomic(dir / "gap.tsv", "0\tdog\n2\train\n");
+  test::expect_error_containing([&] { read_labels(dir / "gap.tsv"); },
+                                {"gap.tsv:2", "expected '1<TAB>class name'"});
+  io::write_file_atomic(dir / "twice.tsv", "0\tdog\n1\tdog\n");
+  test::expect_error_containing([&] { read_labels(dir / "twice.tsv"); }, {"twice.tsv"});
+  test::expect_error_containing([&] { read_labels(dir / "none.tsv"); }, {"none.tsv", "not found"});
+}
+
 }  // namespace
 }  // namespace hear::data

@@ -1,6 +1,5 @@
 // Model-level properties: exact parameter counts at the paper's sizes, key names, batch
-// invariance, gradient flow (and freezing), sliding-window weights, option validation, weight
-// loading/saving diagnostics, printing. Plus a DISABLED_ timing of the full-size model.
+// invariance, gradient flow (and freezing), sliding-window weights, option validation, printing. Plus a DISABLED_ timing of the full-size model.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -320,55 +319,6 @@ TEST(ModelProperties, OptionsAndTaskLimits) {
   to.max_length = 10;
   TaskModel task(to);
   EXPECT_THROW(task(torch::randn({1, 11, 8}), torch::tensor({11})), hear::Error);
-}
-
-TEST(ModelProperties, WeightsSaveLoadAndDiagnostics) {
-  torch::manual_seed(9);
-  HearClassifier a(props_small_hear(false, true)), b(props_small_hear(false, true));
-  test::TempDir dir;
-  save_weights(*a, dir / "a.safetensors");
-  auto report = load_weights(*b, dir / "a.safetensors");
-  EXPECT_TRUE(report.missing.empty() && report.unexpected.empty());
-  for (const auto& [k, v] : module_state(*a))
-    EXPECT_TRUE(torch::equal(v, module_state(*b).at(k))) << k;
-
-  auto state = module_state(*a);
-  // DataParallel-style "module." prefix.
-  io::TensorMap wrapped;
-  for (const auto& [k, v] : state) wrapped["module." + k] = v;
-  EXPECT_NO_THROW(load_state(*b, wrapped));
-  // Missing, unexpected and mis-shaped keys are all named.
-  auto broken = state;
-  broken.erase("decoder.out.bias");
-  broken["decoder.extra"] = torch::zeros({2});
-  broken["task_model.pos_embed"] = torch::zeros({1, 7, 16});
-  broken["preprocessor.spectrogram.window"] = torch::zeros({400});  // ignored by default
-  try {
-    load_state(*b, broken, {}, "broken.safetensors");
-    FAIL() << "expected an error";
-  } catch (const hear::Error& e) {
-    const std::string msg = e.what();
-    for (const char* needle :
-         {"broken.safetensors", "missing: decoder.out.bias", "unexpected: decoder.extra",
-          "task_model.pos_embed: file [1, 7, 16]"}) {
-      EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    }
-  }
-  broken["task_model.pos_embed"] = state.at("task_model.pos_embed");
-  LoadOptions lenient;
-  lenient.allow_missing = true;
-  lenient.allow_unexpected = true;
-  auto r = load_state(*b, broken, lenient);
-  EXPECT_EQ(r.missing, std::vector<std::string>{"decoder.out.bias"});
-  EXPECT_EQ(r.unexpected, std::vector<std::string>{"decoder.extra"});
-  // Sub-module selection by prefix, and saving under a prefix.
-  AcousticModel acoustic(props_small_hear(false, true).acoustic_model);
-  LoadOptions sub;
-  sub.prefix = "acoustic_model.";
-  EXPECT_EQ(load_state(*acoustic, state, sub).loaded.size(), module_state(*acoustic).size());
-  save_weights(*acoustic, dir / "enc.safetensors", {}, "encoder.");
-  auto saved = io::load_safetensors(dir / "enc.safetensors");
-  EXPECT_TRUE(saved.tensors.count("encoder.feature_extractor.conv.weight"));
 }
 
 // Single-thread forward time of the full-size model on a 10 s clip (1001 frames, 500 patches,

@@ -70,6 +70,32 @@ std::string cache_error(const std::function<void()>& fn) {
 
 }  // namespace
 
+TEST(TeacherFeatureCache, SegmentsAreTheStageOneSegmentsOfTheRule) {
+  CacheFixtureData data;
+  std::vector<data::ManifestEntry> entries;
+  for (size_t c = 0; c < 3; ++c) {
+    entries.push_back({data.dir / ("clip" + std::to_string(c) + ".wav"),
+                       std::vector<int64_t>{40000, 96000, 144000}[c], ""});
+  }
+  data::SegmentOptions rule;
+  rule.mode = "consecutive";
+  rule.max_seconds = 6.0;
+  rule.min_seconds = 1.0;
+  EXPECT_EQ(describe_segment_rule(rule), kCacheTestRule);
+  int64_t skipped = -1;
+  const auto segments = cache_segments(entries, rule, 0, &skipped);
+  EXPECT_EQ(skipped, 0);
+  ASSERT_EQ(segments.size(), data.segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    EXPECT_EQ(segments[i].path, data.segments[i].path) << i;
+    EXPECT_EQ(segments[i].offset, data.segments[i].offset) << i;
+    EXPECT_EQ(segments[i].length, data.segments[i].length) << i;
+  }
+  EXPECT_EQ(cache_segments(entries, rule, 2).size(), 2u);
+  rule.mode = "random_crop";
+  EXPECT_THROW(cache_segments(entries, rule), Error);
+}
+
 TEST(TeacherFeatureCache, ReadsBackTheLiveTeacherWithinFloat16) {
   CacheFixtureData data;
   auto teacher = cache_test_teacher(5);
@@ -211,7 +237,7 @@ TEST(TeacherFeatureCache, CorruptionAndUnknownSegmentsAreClearErrors) {
     TeacherFeatureCache cache(dir, id);
     EXPECT_NO_THROW(cache.features(data.segments[0].path, 0));  // shard 0 is fine
     msg = cache_error([&] { cache.features(data.segments[2].path, 0); });
-    EXPECT_NE(msg.find("shard_00001.safetensors' has a corrupted header"), std::string::npos)
+    EXPECT_NE(msg.find("shard_00001.safetensors': header is not valid JSON"), std::string::npos)
         << msg;
   }
 

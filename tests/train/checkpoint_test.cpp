@@ -6,6 +6,7 @@
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
+#include "hear/models/weights.h"
 #include "hear/train/metrics.h"
 #include "hear/train/optimizer.h"
 #include "test_util.h"
@@ -75,7 +76,7 @@ TEST(Checkpoint, RoundTripIsBitwiseAndTrainingContinuesIdentically) {
   auto b = checkpoint_model();
   auto opt_b = make_adamw(b->parameters(), oo);
   LoadedCheckpoint loaded = load_checkpoint(ck, *b, opt_b.get());
-  const auto sa = module_state(*a), sb = module_state(*b);
+  const auto sa = models::module_state(*a), sb = models::module_state(*b);
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb.at(k))) << k;
   const auto oa = optimizer_state(*opt_a, *a), ob = optimizer_state(*opt_b, *b);
@@ -99,7 +100,7 @@ TEST(Checkpoint, RoundTripIsBitwiseAndTrainingContinuesIdentically) {
   checkpoint_train_steps(a, *opt_a, 2);
   torch::manual_seed(5);
   checkpoint_train_steps(b, *opt_b, 2);
-  const auto sa2 = module_state(*a), sb2 = module_state(*b);
+  const auto sa2 = models::module_state(*a), sb2 = models::module_state(*b);
   for (const auto& [k, v] : sa2) EXPECT_TRUE(torch::equal(v, sb2.at(k))) << k;
 }
 
@@ -155,12 +156,12 @@ TEST(Checkpoint, LoadErrorsNameTheProblem) {
   auto wider = torch::nn::Sequential(torch::nn::Linear(4, 9), torch::nn::BatchNorm1d(9),
                                      torch::nn::ReLU(), torch::nn::Linear(9, 2));
   const std::string shape_err = checkpoint_error([&] { load_checkpoint(ck, *wider, nullptr); });
-  EXPECT_NE(shape_err.find("has shape [8], the model expects [9]"), std::string::npos) << shape_err;
+  EXPECT_NE(shape_err.find("0.weight: file [8, 4] vs module [9, 4]"), std::string::npos) << shape_err;
   EXPECT_NE(shape_err.find("model.safetensors"), std::string::npos) << shape_err;
 
   auto fewer = torch::nn::Sequential(torch::nn::Linear(4, 8));
   const std::string key_err = checkpoint_error([&] { load_checkpoint(ck, *fewer, nullptr); });
-  EXPECT_NE(key_err.find("unexpected keys: 1.bias"), std::string::npos) << key_err;
+  EXPECT_NE(key_err.find("unexpected: 1.bias"), std::string::npos) << key_err;
 
   io::write_file_atomic(ck / "state.yaml", "format: hear-checkpoint-1\nstep: x\n");
   const std::string yaml_err = checkpoint_error([&] { load_checkpoint(ck, *m, nullptr); });
@@ -170,18 +171,6 @@ TEST(Checkpoint, LoadErrorsNameTheProblem) {
   std::filesystem::remove(ck / "model.safetensors");
   EXPECT_NE(checkpoint_error([&] { load_checkpoint(ck, *m, nullptr); }).find("not a checkpoint"),
             std::string::npos);
-}
-
-TEST(Checkpoint, Base64RoundTripsEveryTailLength) {
-  std::string bytes;
-  for (int n = 0; n < 7; ++n) {
-    EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes) << n;
-    bytes += static_cast<char>(250 - 37 * n);
-  }
-  EXPECT_EQ(base64_encode("Man"), "TWFu");
-  EXPECT_EQ(base64_encode("Ma"), "TWE=");
-  EXPECT_THROW(base64_decode("TW=u"), Error);
-  EXPECT_THROW(base64_decode("TWF"), Error);
 }
 
 TEST(Metrics, FixedColumnsAndResumeTruncation) {

@@ -78,16 +78,6 @@ TEST(Optimizer, ClipGradientsScalesToTheGlobalNorm) {
   EXPECT_TRUE(std::isnan(clip_gradients({a, b}, 1.0)));
 }
 
-TEST(Optimizer, GradientAccumulatorStepsEveryN) {
-  GradientAccumulator acc(3);
-  EXPECT_DOUBLE_EQ(acc.loss_scale(), 1.0 / 3);
-  std::vector<bool> got;
-  for (int i = 0; i < 7; ++i) got.push_back(acc.micro_step_done());
-  EXPECT_EQ(got, (std::vector<bool>{false, false, true, false, false, true, false}));
-  EXPECT_EQ(acc.pending(), 1);
-  EXPECT_THROW(GradientAccumulator(0), Error);
-}
-
 TEST(Report, FormatsStepLossesLrThroughputAndEta) {
   ReportLine l;
   l.step = 1200;

@@ -8,6 +8,7 @@
 #include "hear/data/segmenter.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
+#include "hear/models/weights.h"
 #include "test_util.h"
 
 namespace hear::train {
@@ -85,7 +86,7 @@ TrainerOptions trainer_options(int64_t steps) {
 }
 
 void trainer_expect_same_weights(const torch::nn::Module& a, const torch::nn::Module& b) {
-  const auto sa = module_state(a), sb = module_state(b);
+  const auto sa = models::module_state(a), sb = models::module_state(b);
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb.at(k))) << k;
 }
@@ -152,8 +153,36 @@ TEST(Trainer, ResumeContinuesBitwiseIdentically) {
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "step,epoch,loss,abs_err,lr,grad_norm,clips_per_s,step_s");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << csv;
-  EXPECT_EQ(io::read_file(resumed_dir / "config.yaml"), "seed: 1\n");
+  EXPECT_EQ(io::read_file(resumed_dir / "checkpoints/last/config.yaml"), "seed: 1\n");
   EXPECT_FALSE(std::filesystem::exists(resumed_dir / "checkpoints/last.tmp"));
+}
+
+TEST(Trainer, ValidationDoesNotChangeTheTrainingRandomStream) {
+  // Dropout draws from the global generator; a validation that reseeds and draws from it too must
+  // leave the training stream as it was.
+  const auto entries = trainer_entries(32);
+  auto run = [&](bool with_validation) {
+    test::TempDir dir;
+    seed_torch(5);
+    auto m = trainer_mlp(/*dropout=*/true);
+    data::DataLoader loader(entries, trainer_loader_options(8, 0), std::nullopt, trainer_clip);
+    auto cb = trainer_callbacks(m);
+    if (with_validation) {
+      cb.validate = [](int64_t) {
+        torch::manual_seed(4321);
+        return MetricValues{{"valid_noise", torch::rand({64}).sum().item<double>()}};
+      };
+      cb.valid_metric_names = {"valid_noise"};
+    }
+    auto options = trainer_options(12);
+    options.validate_every = 3;
+    Trainer t(options, dir.path(), *m, loader, cb, "");
+    t.fit();
+    return models::module_state(*m);
+  };
+  const auto plain = run(false), validated = run(true);
+  ASSERT_EQ(plain.size(), validated.size());
+  for (const auto& [k, v] : plain) EXPECT_TRUE(torch::equal(v, validated.at(k))) << k;
 }
 
 TEST(Trainer, NonFiniteLossNamesTheStepAndFiles) {
@@ -285,7 +314,7 @@ TEST(Trainer, AccumulationMatchesALargerBatch) {
     opts.optimizer.accumulation_steps = accumulation;
     Trainer t(opts, dir.path(), *m, loader, trainer_callbacks(m), "");
     t.fit();
-    return module_state(*m);
+    return models::module_state(*m);
   };
   const auto big = run(8, 1);
   const auto small = run(4, 2);

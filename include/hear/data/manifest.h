@@ -74,6 +74,12 @@ ManifestEntry probe_manifest_entry(const std::filesystem::path& path);
 // (hear::audio::probe_audio) for their length, converted to 16 kHz and rounded down.
 ScanResult scan_directory(const std::filesystem::path& root, const ScanOptions& options = {});
 
+// Folders (scanned with `options`) and audio files -> one list of entries with absolute,
+// normalized paths, sorted by path. Unreadable files are listed in `skipped` (with
+// options.skip_unreadable) or an error; an input that is neither a folder nor a file, a file
+// reached twice (overlapping inputs) and no readable file at all are errors naming them.
+ScanResult scan_inputs(const std::vector<std::string>& inputs, const ScanOptions& options = {});
+
 // Class names <-> indices 0..N-1. Names that are all integers sort numerically ("2" < "10"),
 // otherwise lexicographically; so numeric labels 0..N-1 keep their values as indices.
 class LabelMap {
@@ -93,5 +99,11 @@ class LabelMap {
   std::vector<std::string> names_;
   std::map<std::string, int64_t> index_;
 };
+
+// A run's class order as a file (RUN_DIR/labels.tsv): one line "<index>\t<name>" per class, in
+// index order. Written atomically; the reader checks that the indices are 0..N-1 in order and
+// throws hear::Error naming the file and line otherwise.
+void write_labels(const std::filesystem::path& path, const LabelMap& labels);
+LabelMap read_labels(const std::filesystem::path& path);
 
 }  // namespace hear::data

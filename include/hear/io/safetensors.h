@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hear::io {
 
@@ -22,6 +23,23 @@ struct SafetensorsContent {
   TensorMap tensors;  // CPU tensors, contiguous, owning their memory
   Metadata metadata;  // the "__metadata__" object (string values only, as the format defines)
 };
+
+// One tensor of a header: its dtype, shape and byte range relative to the data start.
+struct SafetensorsEntry {
+  at::ScalarType dtype = at::kFloat;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+struct SafetensorsHeader {
+  std::map<std::string, SafetensorsEntry> tensors;
+  Metadata metadata;
+  uint64_t data_start = 0;  // file offset of the first data byte (8 + header length)
+};
+
+// Reads and validates only the header of a file (for readers that fetch tensors lazily, e.g. the
+// teacher feature cache); the same checks as load_safetensors. Throws naming the file.
+SafetensorsHeader read_safetensors_header(const std::filesystem::path& path);
 
 // Parses a whole safetensors image held in memory; `source` names it in error messages.
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source);

@@ -7,8 +7,10 @@
 // and the load fails unless allow_missing / allow_unexpected (shape mismatches always fail).
 // Checkpoint keys may carry a leading `module.` (DataParallel); `prefix` selects a sub-tree of
 // the file (e.g. "encoder." to load a PretrainFramework's acoustic model into an AcousticModel,
-// "weights/" for the golden files) and keys outside it are ignored. Keys under
-// `ignore_prefixes` (the reference frontend's `preprocessor.*` buffers) are skipped.
+// "weights/" for the golden files) and keys outside it are ignored. `prefix = kAutoPrefix` picks
+// the first of `auto_prefixes` that some file key starts with, and no prefix when none does (a
+// bare state_dict). Keys under `ignore_prefixes` (the reference frontend's `preprocessor.*`
+// buffers) are skipped.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
@@ -23,8 +25,12 @@ class Module;
 
 namespace hear::models {
 
+// LoadOptions::prefix value: choose the prefix from LoadOptions::auto_prefixes.
+inline constexpr const char* kAutoPrefix = "auto";
+
 struct LoadOptions {
   std::string prefix;  // only file keys starting with it (after an optional "module."), stripped
+  std::vector<std::string> auto_prefixes;  // candidates, in order of preference, for kAutoPrefix
   bool allow_missing = false;
   bool allow_unexpected = false;
   std::vector<std::string> ignore_prefixes = {"preprocessor."};
@@ -38,8 +44,11 @@ struct LoadReport {
   std::string summary() const;          // one line per category that is not empty
 };
 
-// Every parameter and buffer, named as state_dict() would (`prefix` prepended).
+// Every parameter and buffer (detached aliases), named as state_dict() would (`prefix` prepended).
 io::TensorMap module_state(const torch::nn::Module& module, const std::string& prefix = "");
+
+// The prefix `options` selects in `tensors` (resolves kAutoPrefix; "" = bare keys).
+std::string resolve_prefix(const io::TensorMap& tensors, const LoadOptions& options);
 
 // Copies matching tensors into the module (converted to each parameter's dtype/device).
 // Throws hear::Error naming `source` and every offending key when the load is not allowed.

@@ -1,9 +1,15 @@
 #pragma once
-// What the three stage programs share around the Trainer: data sections of the configs, run
-// directory set-up, and moving a batch through the frontend.
+// The skeleton the three stage programs share around the Trainer:
+//
+//   manifests (CorpusDataConfig / read_manifest_for) -> StageRun (RUN_DIR, config.yaml, log,
+//   seed for model initialisation) -> model -> loader (make_training_loader) -> callbacks
+//   -> StageRun::fit (Trainer, --resume, fit) -> StageRun::export_weights
+//
+// Device placement and distributed training are added here, once, for every stage.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +18,12 @@
 #include "hear/data/loader.h"
 #include "hear/data/manifest.h"
 #include "hear/io/config.h"
+#include "hear/io/safetensors.h"
+#include "hear/train/trainer.h"
+
+namespace torch::nn {
+class Module;
+}
 
 namespace hear::stages {
 
@@ -21,14 +33,75 @@ struct RunRequest {
   std::string config_yaml;  // the resolved config, stored in the run dir and every checkpoint
 };
 
+// The data section of the unlabelled stages (tokenizer, MAM pre-training): the paper's rule of
+// segments of at most 6 s with clips under 1 s skipped, and an optional held-out manifest.
+struct CorpusDataConfig {
+  std::string train_manifest;     // unlabelled clips
+  std::string valid_manifest;     // held out ("" : no validation)
+  int64_t valid_max_batches = 0;  // 0: the whole validation manifest
+  data::LoaderOptions loader;
+
+  explicit CorpusDataConfig(int64_t batch_size);
+  void define(io::ConfigSchema& s);
+};
+
+struct CorpusEntries {
+  std::vector<data::ManifestEntry> train, valid;  // valid: empty without data.valid_manifest
+};
+CorpusEntries read_corpus(const CorpusDataConfig& data);
+
 // Reads a manifest (paths checked), erroring with the config key that named it.
 std::vector<data::ManifestEntry> read_manifest_for(const std::string& path, const std::string& key,
                                                    bool allow_empty = false);
+
+// The loader options for scoring a set: fixed order, one pass, no bucketing, no batch dropped,
+// every clip kept, a centred crop instead of a random one. Segment mode as given (finetuning scores
+// whole clips; the corpus stages pass `consecutive` segments so validations see the same blocks).
+data::LoaderOptions evaluation_loader_options(data::LoaderOptions training);
+
+// A training loader that yields at least one batch; the error names `manifest_key`.
+std::unique_ptr<data::DataLoader> make_training_loader(
+    const std::vector<data::ManifestEntry>& entries, const data::LoaderOptions& options,
+    const data::LabelMap& labels, const std::string& manifest_key);
 
 // Creates RUN_DIR, writes RUN_DIR/config.yaml (atomically) and adds RUN_DIR/log.txt to the log.
 // Refuses to start a fresh run over an existing run's checkpoints (resume it, or pick another
 // run_dir).
 void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& request);
+
+// One stage run in RUN_DIR. Construction prepares the directory and seeds torch with the
+// training seed, so model initialisation is reproducible (the trainer seeds again at step 0 of
+// a fresh run, and a resume restores the RNG from the checkpoint).
+class StageRun {
+ public:
+  StageRun(std::filesystem::path run_dir, RunRequest request, int64_t seed);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const RunRequest& request() const { return request_; }
+  std::filesystem::path checkpoint_dir(const std::string& name) const;
+
+  // Trains `params` of `model` (empty: every parameter that requires grad), continuing
+  // RUN_DIR/checkpoints/last when the request says resume.
+  train::FitResult fit(const train::TrainerOptions& options, torch::nn::Module& model,
+                       data::DataLoader& loader, train::TrainerCallbacks callbacks,
+                       std::vector<at::Tensor> params = {});
+
+  // Writes RUN_DIR/<file> with `module`'s weights and the metadata {stage, step, config} (+ extra);
+  // returns the path.
+  std::string export_weights(const torch::nn::Module& module, const std::string& file,
+                             const std::string& stage, int64_t step,
+                             io::Metadata extra = {}) const;
+
+ private:
+  std::filesystem::path dir_;
+  RunRequest request_;
+};
+
+// Runs `score` on every batch of `entries` (evaluation_loader_options with consecutive segments)
+// until `max_batches` (0: all); returns the number of batches. For the corpus stages' validation.
+int64_t for_each_validation_batch(const std::vector<data::ManifestEntry>& entries,
+                                  const data::LoaderOptions& training, int64_t max_batches,
+                                  const std::function<void(const data::Batch&)>& score);
 
 // Frontend features of a batch: waveforms (B, S) with lengths (B,) samples.
 audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch);

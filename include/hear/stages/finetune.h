@@ -17,6 +17,7 @@
 #include "hear/io/config.h"
 #include "hear/models/hear_classifier.h"
 #include "hear/stages/common.h"
+#include "hear/stages/evaluation.h"
 #include "hear/train/trainer.h"
 
 namespace hear::stages {
@@ -69,23 +70,6 @@ struct FinetuneConfig {
   void validate() const;
 };
 
-struct Evaluation {
-  int64_t clips = 0;
-  double accuracy = 0.0;
-  double loss = 0.0;  // mean cross entropy
-  std::vector<std::string> classes;
-  std::vector<double> per_class_accuracy;       // NaN for classes absent from the set
-  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
-};
-
-// Accuracy, per-class accuracy and confusion matrix of `model` (eval mode) on labelled entries.
-Evaluation evaluate(models::HearClassifier& model, const std::vector<data::ManifestEntry>& entries,
-                    const data::LabelMap& labels, const data::LoaderOptions& loader);
-
-// Writes NAME.json (accuracy, per class, confusion, rule) and NAME_confusion.csv in `dir`.
-void write_evaluation(const std::filesystem::path& dir, const std::string& name,
-                      const Evaluation& evaluation, const std::string& selection_rule);
-
 struct FinetuneResult {
   train::FitResult fit;
   Evaluation valid, test;  // test.clips == 0 without a test manifest
@@ -105,6 +89,13 @@ struct CrossValidationResult {
 // order (labels.tsv) and the splits it used (splits/train.tsv, valid.tsv, test.tsv).
 CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunRequest& request);
 
+// The classifier options of a setting (no_spectrum drops the spectrum branch, transfer freezes
+// the acoustic model).
+models::HearClassifierOptions classifier_options(const FinetuneConfig& config,
+                                                 int64_t num_classes);
+// Loads acoustic-model weights from a full HEAR model (`acoustic_model.*`), a MAM checkpoint
+// (`encoder.*`) or a bare AcousticModel file.
+void load_acoustic_weights(models::AcousticModel& acoustic_model, const std::string& path);
 // Builds the classifier of a setting and loads the pre-trained acoustic model when it has one.
 models::HearClassifier make_classifier(const FinetuneConfig& config, int64_t num_classes);
 

@@ -17,21 +17,11 @@
 
 namespace hear::stages {
 
-struct PretrainDataConfig {
-  std::string train_manifest;     // unlabelled clips
-  std::string valid_manifest;     // held out ("" : no validation)
-  int64_t valid_max_batches = 0;  // 0: the whole validation manifest
-  data::LoaderOptions loader;
-
-  PretrainDataConfig();
-  void define(io::ConfigSchema& s);
-};
-
 struct PretrainConfig {
   std::string run_dir = "runs/pretrain";
   std::string tokenizer_weights;  // stage 1 output (safetensors; `tokenizer.*` or bare keys)
   models::MamOptions model;
-  PretrainDataConfig data;
+  CorpusDataConfig data{128};  // the paper's batch of 128
   train::TrainerOptions train;
 
   PretrainConfig();

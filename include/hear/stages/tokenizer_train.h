@@ -39,20 +39,11 @@ struct TeacherConfig {
   }
 };
 
-struct TokenizerDataConfig {
-  std::string train_manifest, valid_manifest;
-  int64_t valid_max_batches = 0;
-  data::LoaderOptions loader;
-
-  TokenizerDataConfig();
-  void define(io::ConfigSchema& s);
-};
-
 struct TokenizerTrainConfig {
   std::string run_dir = "runs/tokenizer";
   models::TokenizerTrainingOptions model;
   TeacherConfig teacher;
-  TokenizerDataConfig data;
+  CorpusDataConfig data{64};  // the paper's batch of 64
   train::TrainerOptions train;
 
   TokenizerTrainConfig();

@@ -77,6 +77,14 @@ struct CacheSegment {
   bool whole = false;  // decode to the end of the file (then cap at length)
 };
 
+// The segments a cache holds for `entries` cut by `rule` (the segmenter's epoch 0, which is every
+// epoch for fixed rules): exactly the segments stage 1 asks the cache for with the same
+// data.loader.segments. `limit` > 0 keeps only the first ones. `skipped_clips` (optional)
+// receives the number of clips shorter than the rule's minimum.
+std::vector<CacheSegment> cache_segments(const std::vector<data::ManifestEntry>& entries,
+                                         const data::SegmentOptions& rule, int64_t limit = 0,
+                                         int64_t* skipped_clips = nullptr);
+
 // Decodes a segment to (S,) float32 at 16 kHz. The default mirrors the data loader
 // (hear::audio::load_audio with offset/duration, capped at length, zero-padded to pad_to), so the
 // cache holds what the live teacher would see.

@@ -2,6 +2,7 @@
 // Checkpoints: a directory
 //
 //   NAME/model.safetensors      parameters and buffers, keyed by the module's state_dict names
+//                               (models::module_state / models::load_weights, strict)
 //   NAME/optimizer.safetensors  AdamW state per parameter name: "<name>.step" (int64 scalar),
 //                               "<name>.exp_avg", "<name>.exp_avg_sq" (+ ".max_exp_avg_sq" with
 //                               amsgrad); parameters that never had a gradient have no entry
@@ -48,19 +49,8 @@ struct TrainState {
 std::string format_double(double v);
 double parse_double(const std::string& text, const std::string& what);  // throws naming `what`
 
-std::string base64_encode(const std::string& bytes);
-std::string base64_decode(const std::string& text);  // throws hear::Error on bad input
-
 std::string get_torch_rng_state();  // base64 of the default CPU generator state
 void set_torch_rng_state(const std::string& base64);
-
-// Parameters then buffers (recursively), keyed by their dotted names.
-io::TensorMap module_state(const torch::nn::Module& module);
-// Copies tensors into the module's parameters/buffers (no grad). Shape mismatches are errors naming
-// the key; with `strict`, missing and unexpected keys are errors listing them. `source` names the
-// file in messages. Returns the keys of `tensors` that were not used.
-std::vector<std::string> load_module_state(torch::nn::Module& module, const io::TensorMap& tensors,
-                                           bool strict, const std::string& source);
 
 io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer, const torch::nn::Module& model);
 void load_optimizer_state(torch::optim::AdamW& optimizer, const torch::nn::Module& model,

@@ -76,21 +76,4 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 // before clipping (+inf/nan when a gradient is not finite). max_norm <= 0: only measures.
 double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm);
 
-// Which micro-batches end an optimizer step, and the loss scale that makes the accumulated
-// gradient the mean over the micro-batches.
-class GradientAccumulator {
- public:
-  explicit GradientAccumulator(int64_t steps);
-  double loss_scale() const { return 1.0 / static_cast<double>(steps_); }
-  // Call once per micro-batch after backward; true when the optimizer should step now.
-  bool micro_step_done();
-  int64_t pending() const { return pending_; }  // micro-batches since the last optimizer step
-  void reset() { pending_ = 0; }
-  int64_t steps() const { return steps_; }
-
- private:
-  int64_t steps_;
-  int64_t pending_ = 0;
-};
-
 }  // namespace hear::train

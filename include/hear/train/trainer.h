@@ -5,7 +5,8 @@
 //   -> gradient sync (hook; no-op for one process) -> clip -> AdamW step with lr(step)
 //   -> metrics / report -> validation + `best` -> periodic `last`
 //
-// Run directory (DESIGN.md): RUN_DIR/metrics.{jsonl,csv}, RUN_DIR/checkpoints/{last,best}/.
+// Run directory (docs/design.md): RUN_DIR/metrics.{jsonl,csv}, RUN_DIR/checkpoints/{last,best}/
+// (RUN_DIR/config.yaml and log.txt are the stage skeleton's, hear/stages/common.h).
 // Resuming from RUN_DIR/checkpoints/last restores the model, AdamW state, step, loader position,
 // torch's CPU RNG, best metric and the stage's extra values, so an interrupted run continues
 // exactly: with 1 thread, 20 straight steps and 10 + resume + 10 give bitwise-equal weights.
@@ -85,11 +86,11 @@ struct TrainerCallbacks {
   std::function<StepResult(const data::Batch& batch, int64_t step)> loss;
   // Optional. Runs under NoGradGuard with the model in eval mode; returns named values
   // (e.g. {"valid_loss", ..}, {"valid_acc", ..}); TrainerOptions::best_metric must be among them.
+  // The trainer restores torch's global RNG afterwards, so validating does not change the
+  // training stream (draw validation noise from a generator of your own to make it repeatable).
   std::function<MetricValues(int64_t step)> validate;
   // Optional. Gradient all-reduce for data-parallel training; called after the last backward.
   std::function<void(const std::vector<torch::Tensor>& params)> sync_gradients;
-  // Optional. After every optimizer step (e.g. Gumbel temperature annealing).
-  std::function<void(int64_t step)> on_step_end;
   // Optional. Stage values saved in state.yaml `extra` and given back on resume.
   std::function<void(std::map<std::string, std::string>& extra)> save_extra;
   std::function<void(const std::map<std::string, std::string>& extra)> load_extra;

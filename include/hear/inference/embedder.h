@@ -1,0 +1,74 @@
+#pragma once
+// Embedding audio with a trained HEAR model (eval mode, no autograd): frame embeddings with
+// timestamps, pooled clip ("scene") vectors or classifier logits. Used by hear-embed; the
+// streaming and Python front ends build on it.
+//
+// Weights: a full HEAR model (`acoustic_model.*`, `task_model.*`, ...) or an acoustic model alone
+// (a hear-pretrain export, a MAM checkpoint's `encoder.*`, or `acoustic_model.*` only). With an
+// acoustic model alone only kAcoustic and kScene (pooled acoustic frames) are available.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hear/audio/frontend.h"
+#include "hear/models/hear_classifier.h"
+
+namespace hear::inference {
+
+enum class EmbeddingKind {
+  kAcoustic,  // acoustic-model frames (P, acoustic hidden)
+  kTask,      // task-model frames (P, task hidden)
+  kLogits,    // classifier outputs (num_classes,)
+  kScene,     // [mean, max, std] of the task-model frames (of the acoustic frames without a
+              // task model): (3 · hidden,)
+};
+const char* to_string(EmbeddingKind kind);
+EmbeddingKind parse_embedding_kind(const std::string& name);  // throws naming the valid names
+
+// The shortest clip the frontend accepts (one STFT window), in 16 kHz samples.
+inline constexpr int64_t kMinEmbedSamples = 1024;
+
+// Patch t covers frames 2t and 2t+1 (10 ms hop, centred): its centre is at 20 t + 5 ms.
+// Returns (P,) float64, computed per index so that long inputs do not drift.
+at::Tensor patch_timestamps_ms(int64_t patches);
+
+struct ClipEmbedding {
+  at::Tensor values;         // see EmbeddingKind
+  at::Tensor timestamps_ms;  // (P,) for frame kinds; undefined for kLogits / kScene
+};
+
+class Embedder {
+ public:
+  // `options` describes the architecture (decoder.num_classes must match a full model's head).
+  Embedder(const models::HearClassifierOptions& options, const std::filesystem::path& weights);
+
+  bool has_task_model() const { return full_; }
+  const std::filesystem::path& weights() const { return weights_; }
+
+  // waveforms: 16 kHz mono clips (S_i,) of any lengths >= kMinEmbedSamples, embedded together
+  // (zero-padded to the longest; results do not depend on the batch). One entry per clip.
+  std::vector<ClipEmbedding> embed(const std::vector<at::Tensor>& waveforms,
+                                   EmbeddingKind kind);
+
+ private:
+  models::HearClassifier model_{nullptr};
+  audio::Frontend frontend_;
+  std::filesystem::path weights_;
+  bool full_ = false;
+};
+
+// Embeds audio files (any format libsndfile reads) `batch_size` at a time into `out_dir`:
+// STEM.<kind>.npy (+ STEM.timestamps.npy for frame kinds) per file and index.json listing
+// them. Unreadable or too short files are skipped, named in the log and in index.json.
+struct EmbedFilesResult {
+  std::vector<std::string> written;  // npy files, relative to out_dir
+  std::vector<std::string> failed;   // input paths
+};
+EmbedFilesResult embed_files(Embedder& embedder, const std::vector<std::string>& inputs,
+                             const std::filesystem::path& out_dir, EmbeddingKind kind,
+                             int64_t batch_size);
+
+}  // namespace hear::inference
