@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
       }
     }
     const hear::data::LabelMap labels(names);
-    config.setting = config.setting == "no_spectrum" ? "no_spectrum" : "scratch";
+    using hear::stages::FinetuneSetting;
+    if (config.setting != FinetuneSetting::kNoSpectrum) config.setting = FinetuneSetting::kScratch;
     auto model = hear::stages::make_classifier(config, labels.size());
     hear::models::load_weights(*model, ckpt / "model.safetensors");
     const auto entries = hear::stages::read_manifest_for(manifest, "--manifest");

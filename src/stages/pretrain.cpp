@@ -11,7 +11,7 @@ namespace hear::stages {
 
 PretrainDataConfig::PretrainDataConfig() {
   // The paper's pre-training rule: random segments of at most 6 s, clips under 1 s skipped.
-  loader.segments.mode = "random_crop";
+  loader.segments.mode = data::SegmentMode::kRandomCrop;
   loader.segments.max_seconds = 6.0;
   loader.segments.min_seconds = 1.0;
   loader.sampler.batch_size = 128;
@@ -31,7 +31,7 @@ PretrainConfig::PretrainConfig() {
   train.optimizer.lr = 5e-4;
   train.schedule.warmup_steps = 10000;
   train.best_metric = "valid_loss";
-  train.best_mode = "min";
+  train.best_mode = train::BestMode::kMin;
   train.validate_every = 5000;
 }
 
@@ -72,8 +72,7 @@ struct MamBatchStats {
 
 PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& request) {
   namespace fs = std::filesystem;
-  config.train.validate();
-  config.data.loader.segments.validate();
+  io::validate_config(config);
   auto train_entries = read_manifest_for(config.data.train_manifest, "data.train_manifest");
   std::vector<data::ManifestEntry> valid_entries;
   if (!config.data.valid_manifest.empty()) {
@@ -132,7 +131,7 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
       auto options = config.data.loader;
       options.sampler.shuffle = false;
       options.sampler.drop_last = false;
-      options.segments.mode = "consecutive";
+      options.segments.mode = data::SegmentMode::kConsecutive;
       options.max_epochs = 1;
       data::DataLoader valid(valid_entries, options, data::LabelMap(std::vector<std::string>{}));
       auto generator = at::make_generator<at::CPUGeneratorImpl>(1234);
@@ -141,9 +140,8 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
       while (auto batch = valid.next()) {
         const auto f = batch_features(frontend, *batch);
         const int64_t P = f.log_mel.size(2) / 2;
-        const at::Tensor mask =
-            models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
-                                  models::parse_mask_rule(config.model.mask_rule), generator);
+        const at::Tensor mask = models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
+                                                      config.model.mask_rule, generator);
         auto out = model->forward(f.log_mel, f.lengths, mask);
         const double m = out.mask.sum().item<double>();
         loss_sum += out.loss.item<double>() * m;

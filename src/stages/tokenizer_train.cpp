@@ -16,7 +16,7 @@
 namespace hear::stages {
 
 TokenizerDataConfig::TokenizerDataConfig() {
-  loader.segments.mode = "random_crop";
+  loader.segments.mode = data::SegmentMode::kRandomCrop;
   loader.segments.max_seconds = 6.0;
   loader.segments.min_seconds = 1.0;
   loader.sampler.batch_size = 64;
@@ -36,7 +36,7 @@ TokenizerTrainConfig::TokenizerTrainConfig() {
   train.optimizer.lr = 3e-4;
   train.schedule.warmup_steps = 10000;
   train.best_metric = "valid_loss";
-  train.best_mode = "min";
+  train.best_mode = train::BestMode::kMin;
   train.validate_every = 5000;
 }
 
@@ -68,12 +68,12 @@ using TeacherFn = std::function<at::Tensor(const data::Batch&)>;
 
 TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>& keep_alive) {
   const auto& t = config.teacher;
-  if (t.kind.empty()) {
+  if (t.kind == TeacherKind::kUnset) {
     throw Error(
         "config key 'teacher.kind' is required: 'ssast' (with teacher.weights, the "
         "paper's method), 'cache' (with teacher.cache) or 'none' (no distillation)");
   }
-  if (t.kind == "none") {
+  if (t.kind == TeacherKind::kNone) {
     spdlog::warn(
         "teacher.kind = none: no knowledge distillation (beta = 0); the tokenizer is NOT "
         "trained as in the paper");
@@ -84,7 +84,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
                 ") must equal model.decoder.knowledge_hidden_size (" +
                 std::to_string(config.model.decoder.knowledge_hidden_size) + ")");
   }
-  if (t.kind == "ssast") {
+  if (t.kind == TeacherKind::kSsast) {
     if (t.weights.empty()) {
       throw Error(
           "teacher.kind = ssast needs teacher.weights (SSAST-Base-Frame-400 converted "
@@ -102,7 +102,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
   }
   // cache
   if (t.cache.empty()) throw Error("teacher.kind = cache needs teacher.cache (a directory)");
-  if (config.data.loader.segments.mode != "consecutive") {
+  if (config.data.loader.segments.mode != data::SegmentMode::kConsecutive) {
     throw Error(
         "teacher.kind = cache needs fixed segments: set "
         "data.loader.segments.mode=consecutive (as hear-teacher-cache cut them)");
@@ -132,8 +132,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
 TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
                                          const RunRequest& request) {
   namespace fs = std::filesystem;
-  config.train.validate();
-  config.data.loader.segments.validate();
+  io::validate_config(config);
   auto train_entries = read_manifest_for(config.data.train_manifest, "data.train_manifest");
   std::vector<data::ManifestEntry> valid_entries;
   if (!config.data.valid_manifest.empty()) {
@@ -142,7 +141,7 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   std::shared_ptr<void> teacher_keep_alive;
   TeacherFn teacher = make_teacher(config, teacher_keep_alive);
   auto model_options = config.model;
-  if (config.teacher.kind == "none") model_options.loss_weights.distillation = 0.0;
+  if (config.teacher.kind == TeacherKind::kNone) model_options.loss_weights.distillation = 0.0;
 
   const fs::path run_dir = config.run_dir;
   prepare_run_dir(run_dir, request);
@@ -194,7 +193,7 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
       auto options = config.data.loader;
       options.sampler.shuffle = false;
       options.sampler.drop_last = false;
-      options.segments.mode = "consecutive";
+      options.segments.mode = data::SegmentMode::kConsecutive;
       options.max_epochs = 1;
       data::DataLoader valid(valid_entries, options, data::LabelMap(std::vector<std::string>{}));
       // Eval mode: the quantizer still draws Gumbel noise, from a fixed generator here so that

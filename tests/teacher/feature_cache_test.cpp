@@ -254,18 +254,18 @@ TEST(TeacherFeatureCache, CorruptionAndUnknownSegmentsAreClearErrors) {
 
 TEST(TeacherFeatureCache, SegmentRulesAndBadSegments) {
   data::SegmentOptions o;
-  o.mode = "consecutive";
+  o.mode = data::SegmentMode::kConsecutive;
   EXPECT_EQ(describe_segment_rule(o), "consecutive max_seconds=6 min_seconds=1");
-  o.mode = "whole";
+  o.mode = data::SegmentMode::kWhole;
   EXPECT_EQ(describe_segment_rule(o),
             "whole crop_to_seconds=0 crop_position=none pad_to_seconds=0 min_seconds=1");
   o.crop_to_seconds = 4.5;
   EXPECT_NE(cache_error([&] { describe_segment_rule(o); }).find("fixed segments"),
             std::string::npos);
-  o.crop_position = "center";
+  o.crop_position = data::CropPosition::kCenter;
   EXPECT_EQ(describe_segment_rule(o),
             "whole crop_to_seconds=4.5 crop_position=center pad_to_seconds=0 min_seconds=1");
-  o.mode = "random_crop";
+  o.mode = data::SegmentMode::kRandomCrop;
   EXPECT_NE(cache_error([&] { describe_segment_rule(o); }).find("random_crop"), std::string::npos);
 
   CacheFixtureData data;
