@@ -63,10 +63,10 @@ int main(int argc, char** argv) {
     hear::data::write_manifest(out, entries);
 
     hear::data::SegmentOptions rule;
-    rule.mode = "consecutive";
+    rule.mode = hear::data::SegmentMode::kConsecutive;
     rule.max_seconds = max_seconds;
     rule.min_seconds = min_seconds;
-    rule.validate();
+    hear::io::validate_config(rule);
     const auto segments = hear::data::make_segments(entries, rule, 0, 0);
     int64_t total = 0, kept = 0;
     for (const auto& e : entries) total += e.num_samples;

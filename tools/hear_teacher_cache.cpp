@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     int64_t random_seed = -1, shard_size = 256, batch_size = 4, limit = 0;
     int threads = 0;
     hear::data::SegmentOptions seg;
-    seg.mode = "consecutive";
+    std::string mode = "consecutive", crop_position = hear::io::to_string(seg.crop_position);
     app.add_option("manifest", manifest, "manifest (path<TAB>length[<TAB>label])")->required();
     app.add_option("--teacher", teacher_path,
                    "teacher weights: safetensors with the official SSAST keys "
@@ -43,12 +43,12 @@ int main(int argc, char** argv) {
                    "teacher option override key=value (embed_dim, num_heads, depth, mlp_ratio, "
                    "num_frames, n_mels)");
     app.add_option("-o,--output", out_dir, "cache directory")->required();
-    app.add_option("--mode", seg.mode, "segment rule: consecutive | whole")
+    app.add_option("--mode", mode, "segment rule: consecutive | whole")
         ->check(CLI::IsMember({"consecutive", "whole"}));
     app.add_option("--max-seconds", seg.max_seconds, "consecutive: segment length");
     app.add_option("--min-seconds", seg.min_seconds, "skip clips (and tails) shorter than this");
     app.add_option("--crop-to-seconds", seg.crop_to_seconds, "whole: crop longer clips");
-    app.add_option("--crop-position", seg.crop_position, "whole: start | center");
+    app.add_option("--crop-position", crop_position, "whole: start | center");
     app.add_option("--pad-to-seconds", seg.pad_to_seconds, "whole: zero-pad shorter clips");
     app.add_option("--shard-size", shard_size, "segments per shard file")
         ->check(CLI::PositiveNumber);
@@ -67,11 +67,14 @@ int main(int argc, char** argv) {
         tiny ? hear::teacher::SsastOptions::tiny() : hear::teacher::SsastOptions{};
     {
       hear::io::ConfigSchema schema;
-      options.define(schema);
+      schema.bind(options);
       for (const auto& o : teacher_overrides) hear::io::apply_override(schema, o);
       hear::io::validate(schema);
     }
-    seg.validate();
+    seg.mode = hear::io::parse_enum<hear::data::SegmentMode>(mode, "--mode");
+    seg.crop_position =
+        hear::io::parse_enum<hear::data::CropPosition>(crop_position, "--crop-position");
+    hear::io::validate_config(seg);
     const std::string rule = hear::teacher::describe_segment_rule(seg);
 
     const auto entries = hear::data::read_manifest(manifest);

@@ -67,7 +67,7 @@ struct ConfigArgs {
   bool resolve(C& config, std::string& yaml) {
     if (help_config) {
       hear::io::ConfigSchema schema;
-      config.define(schema);
+      schema.bind(config);
       std::printf("%s", hear::io::describe(schema).c_str());
       return false;
     }

@@ -18,28 +18,19 @@ int64_t seconds_to_samples(double seconds) {
   return static_cast<int64_t>(std::llround(seconds * kManifestSampleRate));
 }
 
-void SegmentOptions::validate() const {
-  if (mode != "random_crop" && mode != "consecutive" && mode != "whole") {
-    throw Error("segment mode '" + mode + "' is not one of random_crop, consecutive, whole");
+void SegmentOptions::validate(const io::ConfigCheck& check) const {
+  if (mode != SegmentMode::kWhole && seconds_to_samples(max_seconds) < 1) {
+    check.fail("max_seconds", "must be at least one sample, got " + std::to_string(max_seconds));
   }
-  if (crop_position != "random" && crop_position != "start" && crop_position != "center") {
-    throw Error("crop_position '" + crop_position + "' is not one of random, start, center");
-  }
-  if (mode != "whole" && seconds_to_samples(max_seconds) < 1) {
-    throw Error("max_seconds must be > 0, got " + std::to_string(max_seconds));
-  }
-  if (min_seconds < 0 || crop_to_seconds < 0 || pad_to_seconds < 0) {
-    throw Error("min_seconds, crop_to_seconds and pad_to_seconds must be >= 0");
-  }
-  if (mode != "whole" && min_seconds > max_seconds) {
-    throw Error("min_seconds (" + std::to_string(min_seconds) + ") exceeds max_seconds (" +
-                std::to_string(max_seconds) + ")");
+  if (mode != SegmentMode::kWhole && min_seconds > max_seconds) {
+    check.fail("min_seconds", std::to_string(min_seconds) + " exceeds " + check.key("max_seconds") +
+                                  " (" + std::to_string(max_seconds) + ")");
   }
 }
 
 SegmentList make_segments(const std::vector<ManifestEntry>& entries, const SegmentOptions& options,
                           uint64_t seed, int64_t epoch) {
-  options.validate();
+  io::validate_config(options, "segments");
   const int64_t max_len = seconds_to_samples(options.max_seconds);
   const int64_t min_len = seconds_to_samples(options.min_seconds);
   const int64_t crop_to = seconds_to_samples(options.crop_to_seconds);
@@ -65,10 +56,10 @@ SegmentList make_segments(const std::vector<ManifestEntry>& entries, const Segme
       ++out.skipped_clips;
       continue;
     }
-    if (options.mode == "random_crop") {
+    if (options.mode == SegmentMode::kRandomCrop) {
       const int64_t len = std::min(n, max_len);
       out.segments.push_back({i, n > len ? draw(i, n - len) : 0, len, 0, file_start && n <= len});
-    } else if (options.mode == "consecutive") {
+    } else if (options.mode == SegmentMode::kConsecutive) {
       for (int64_t start = 0; start < n; start += max_len) {
         const int64_t len = std::min(max_len, n - start);
         if (start > 0 && len < min_len) break;
@@ -78,9 +69,9 @@ SegmentList make_segments(const std::vector<ManifestEntry>& entries, const Segme
       int64_t offset = 0, len = n;
       if (crop_to > 0 && n > crop_to) {
         len = crop_to;
-        if (options.crop_position == "random") {
+        if (options.crop_position == CropPosition::kRandom) {
           offset = draw(i, n - len);
-        } else if (options.crop_position == "center") {
+        } else if (options.crop_position == CropPosition::kCenter) {
           offset = (n - len) / 2;
         }
       }

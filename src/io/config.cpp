@@ -14,19 +14,16 @@
 namespace hear::io {
 namespace {
 
-std::string join_keys(const ConfigSchema& schema) {
-  std::string out;
-  for (const auto& f : schema.node().fields) out += (out.empty() ? "" : ", ") + f.name;
-  for (const auto& s : schema.node().sections) out += (out.empty() ? "" : ", ") + s.first;
-  return out;
-}
-
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   const auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
 }
+
+}  // namespace
+
+namespace detail {
 
 int64_t parse_int(const std::string& text, const std::string& key) {
   const std::string t = trim(text);
@@ -85,6 +82,19 @@ std::string format_float(double v) {
   return s;
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::format_float;
+
+std::string join_keys(const ConfigSchema& schema) {
+  std::string out;
+  for (const auto& f : schema.node().fields) out += (out.empty() ? "" : ", ") + f.name;
+  for (const auto& s : schema.node().sections) out += (out.empty() ? "" : ", ") + s.first;
+  return out;
+}
+
 // Splits an override's list value "[a, b]" or "a,b" into elements.
 std::vector<std::string> split_list(const std::string& text, const std::string& key) {
   std::string t = trim(text);
@@ -120,35 +130,12 @@ void check_number(const ConfigSchema::Field& f, double v, const std::string& key
 void apply_node(ConfigSchema& schema, const YAML::Node& node, const std::string& prefix,
                 const std::string& source);
 
-ConfigSchema::Field* find_field(ConfigSchema& schema, const std::string& name) {
-  for (auto& f : const_cast<ConfigSchema::Node&>(schema.node()).fields) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-ConfigSchema* find_section(ConfigSchema& schema, const std::string& name) {
-  for (auto& s : const_cast<ConfigSchema::Node&>(schema.node()).sections) {
-    if (s.first == name) return s.second.get();
-  }
-  return nullptr;
-}
-
-// Setters name only the leaf key; errors should carry the full dotted key.
-std::string rekey(std::string msg, const std::string& leaf, const std::string& key) {
-  const std::string needle = "config key '" + leaf + "'";
-  if (auto p = msg.find(needle); p != std::string::npos) {
-    msg.replace(p, needle.size(), "config key '" + key + "'");
-  }
-  return msg;
-}
-
 void set_from_yaml(ConfigSchema::Field& f, const YAML::Node& value, const std::string& key,
                    const std::string& source) {
   try {
     if (f.is_list) {
       if (value.IsNull()) {
-        f.set_list({});
+        f.set({}, key);
         return;
       }
       if (!value.IsSequence()) {
@@ -159,7 +146,7 @@ void set_from_yaml(ConfigSchema::Field& f, const YAML::Node& value, const std::s
         if (!item.IsScalar()) throw Error("config key '" + key + "': list items must be scalars");
         items.push_back(item.Scalar());
       }
-      f.set_list(items);
+      f.set(items, key);
     } else {
       if (!value.IsScalar()) {
         throw Error("config key '" + key + "': expected a " + f.type + " value, got a " +
@@ -167,10 +154,10 @@ void set_from_yaml(ConfigSchema::Field& f, const YAML::Node& value, const std::s
                      : value.IsSequence() ? "list"
                                           : "null"));
       }
-      f.set(value.Scalar());
+      f.set({value.Scalar()}, key);
     }
   } catch (const Error& e) {
-    throw Error(source + ": " + rekey(e.what(), f.name, key));
+    throw Error(source + ": " + e.what());
   }
 }
 
@@ -184,9 +171,9 @@ void apply_node(ConfigSchema& schema, const YAML::Node& node, const std::string&
   for (const auto& kv : node) {
     const std::string name = kv.first.as<std::string>();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
-    if (auto* f = find_field(schema, name)) {
+    if (auto* f = schema.find_field(name)) {
       set_from_yaml(*f, kv.second, key, source);
-    } else if (auto* s = find_section(schema, name)) {
+    } else if (auto* s = schema.find_section(name)) {
       apply_node(*s, kv.second, key, source);
     } else {
       throw Error(source + ": unknown config key '" + key + "'; valid keys" +
@@ -216,6 +203,12 @@ void validate_node(const ConfigSchema& schema, const std::string& prefix) {
   for (const auto& [name, child] : schema.node().sections) {
     validate_node(*child, prefix.empty() ? name : prefix + "." + name);
   }
+}
+
+// The structs' own checks, innermost sections first (a section may rely on its parts).
+void run_checks(const ConfigSchema& schema, const ConfigCheck& where) {
+  for (const auto& [name, child] : schema.node().sections) run_checks(*child, where.section(name));
+  for (const auto& check : schema.node().checks) check(where);
 }
 
 void emit(YAML::Emitter& out, const ConfigSchema& schema) {
@@ -272,16 +265,6 @@ void describe_node(const ConfigSchema& schema, const std::string& prefix, std::o
 
 }  // namespace
 
-static ConfigSchema::Field make_field(const std::string& name, const std::string& doc,
-                                      const std::string& type, bool is_list) {
-  ConfigSchema::Field f;
-  f.name = name;
-  f.doc = doc;
-  f.type = type;
-  f.is_list = is_list;
-  return f;
-}
-
 ConfigSchema::Field& ConfigSchema::add(Field f) {
   for (const auto& existing : node_.fields) {
     if (existing.name == f.name) throw Error("config schema: duplicate key '" + f.name + "'");
@@ -290,94 +273,18 @@ ConfigSchema::Field& ConfigSchema::add(Field f) {
   return node_.fields.back();
 }
 
-ConfigSchema& ConfigSchema::field(const std::string& name, int& value, const std::string& doc) {
-  Field f = make_field(name, doc, "int", false);
-  f.set = [&value, name](const std::string& s) {
-    const int64_t v = parse_int(s, name);
-    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
-      throw Error("config key '" + name + "': value " + s + " does not fit in an int");
-    }
-    value = static_cast<int>(v);
-  };
-  f.get = [&value] { return std::vector<std::string>{std::to_string(value)}; };
-  add(std::move(f));
-  return *this;
+ConfigSchema::Field* ConfigSchema::find_field(const std::string& name) {
+  for (auto& f : node_.fields) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
 }
 
-ConfigSchema& ConfigSchema::field(const std::string& name, int64_t& value, const std::string& doc) {
-  Field f = make_field(name, doc, "int", false);
-  f.set = [&value, name](const std::string& s) { value = parse_int(s, name); };
-  f.get = [&value] { return std::vector<std::string>{std::to_string(value)}; };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, double& value, const std::string& doc) {
-  Field f = make_field(name, doc, "float", false);
-  f.set = [&value, name](const std::string& s) { value = parse_float(s, name); };
-  f.get = [&value] { return std::vector<std::string>{format_float(value)}; };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, bool& value, const std::string& doc) {
-  Field f = make_field(name, doc, "bool", false);
-  f.set = [&value, name](const std::string& s) { value = parse_bool(s, name); };
-  f.get = [&value] { return std::vector<std::string>{value ? "true" : "false"}; };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, std::string& value,
-                                  const std::string& doc) {
-  Field f = make_field(name, doc, "string", false);
-  f.set = [&value](const std::string& s) { value = s; };
-  f.get = [&value] { return std::vector<std::string>{value}; };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, std::vector<int64_t>& value,
-                                  const std::string& doc) {
-  Field f = make_field(name, doc, "list[int]", true);
-  f.set_list = [&value, name](const std::vector<std::string>& items) {
-    std::vector<int64_t> v;
-    for (const auto& s : items) v.push_back(parse_int(s, name));
-    value = v;
-  };
-  f.get = [&value] {
-    std::vector<std::string> out;
-    for (auto v : value) out.push_back(std::to_string(v));
-    return out;
-  };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, std::vector<double>& value,
-                                  const std::string& doc) {
-  Field f = make_field(name, doc, "list[float]", true);
-  f.set_list = [&value, name](const std::vector<std::string>& items) {
-    std::vector<double> v;
-    for (const auto& s : items) v.push_back(parse_float(s, name));
-    value = v;
-  };
-  f.get = [&value] {
-    std::vector<std::string> out;
-    for (auto v : value) out.push_back(format_float(v));
-    return out;
-  };
-  add(std::move(f));
-  return *this;
-}
-
-ConfigSchema& ConfigSchema::field(const std::string& name, std::vector<std::string>& value,
-                                  const std::string& doc) {
-  Field f = make_field(name, doc, "list[string]", true);
-  f.set_list = [&value](const std::vector<std::string>& items) { value = items; };
-  f.get = [&value] { return value; };
-  add(std::move(f));
-  return *this;
+ConfigSchema* ConfigSchema::find_section(const std::string& name) {
+  for (auto& s : node_.sections) {
+    if (s.first == name) return s.second.get();
+  }
+  return nullptr;
 }
 
 ConfigSchema& ConfigSchema::min(double lo) {
@@ -422,7 +329,7 @@ void apply_override(ConfigSchema& schema, const std::string& assignment) {
   std::string part;
   while (std::getline(ss, part, '.')) parts.push_back(part);
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    ConfigSchema* child = find_section(*node, parts[i]);
+    ConfigSchema* child = node->find_section(parts[i]);
     if (!child) {
       throw Error("config override: unknown config key '" + key + "'; valid keys" +
                   (prefix.empty() ? "" : " in '" + prefix + "'") + ": " + join_keys(*node));
@@ -430,24 +337,21 @@ void apply_override(ConfigSchema& schema, const std::string& assignment) {
     prefix += (prefix.empty() ? "" : ".") + parts[i];
     node = child;
   }
-  ConfigSchema::Field* f = find_field(*node, parts.back());
+  ConfigSchema::Field* f = node->find_field(parts.back());
   if (!f) {
     throw Error("config override: unknown config key '" + key + "'; valid keys" +
                 (prefix.empty() ? "" : " in '" + prefix + "'") + ": " + join_keys(*node));
   }
   try {
-    if (f->is_list) {
-      f->set_list(split_list(value, key));
-    } else {
-      f->set(value);
-    }
+    f->set(f->is_list ? split_list(value, key) : std::vector<std::string>{value}, key);
   } catch (const Error& e) {
-    throw Error("config override: " + rekey(e.what(), f->name, key));
+    throw Error("config override: " + std::string(e.what()));
   }
 }
 
-void validate(const ConfigSchema& schema) {
-  validate_node(schema, "");
+void validate(const ConfigSchema& schema, const std::string& prefix) {
+  validate_node(schema, prefix);
+  run_checks(schema, ConfigCheck(prefix));
 }
 
 std::string dump_yaml(const ConfigSchema& schema) {

@@ -14,17 +14,18 @@ namespace {
 constexpr int64_t kWindowsPerCall = 4;
 }  // namespace
 
-void AcousticModelOptions::validate() const {
-  transformer().validate("acoustic model");
-  if (n_mels < 1) throw Error("acoustic model: n_mels must be >= 1, got " + std::to_string(n_mels));
-  if (overlap < 0 || overlap >= max_length) {
-    throw Error("acoustic model: overlap must be in [0, max_length=" + std::to_string(max_length) +
-                "), got " + std::to_string(overlap));
-  }
+void AcousticModelOptions::validate(const io::ConfigCheck& check) const {
+  check.require(hidden_size % num_attention_heads == 0, "hidden_size",
+                "acoustic model: " + std::to_string(hidden_size) +
+                    " must be a multiple of num_attention_heads " +
+                    std::to_string(num_attention_heads));
+  check.require(overlap < max_length, "overlap",
+                "acoustic model: must be below max_length=" + std::to_string(max_length) +
+                    ", got " + std::to_string(overlap));
 }
 
 AcousticModelImpl::AcousticModelImpl(const AcousticModelOptions& options) : options_(options) {
-  options_.validate();
+  io::validate_config(options_);
   feature_extractor = register_module("feature_extractor",
                                       nn::PatchEmbedding(options_.n_mels, options_.hidden_size));
   contextual_encoder =

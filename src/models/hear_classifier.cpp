@@ -6,17 +6,17 @@
 
 namespace hear::models {
 
-void HearClassifierOptions::validate() const {
-  acoustic_model.validate();
+void HearClassifierOptions::validate(const io::ConfigCheck& check) const {
   if (!use_spectrogram && acoustic_model.hidden_size != task_model.hidden_size) {
-    throw Error("HEAR classifier: without the spectrogram branch the acoustic hidden_size (" +
-                std::to_string(acoustic_model.hidden_size) + ") must equal the task model's (" +
-                std::to_string(task_model.hidden_size) + ")");
+    check.fail("use_spectrogram",
+               "HEAR classifier: without the spectrogram branch the acoustic hidden_size (" +
+                   std::to_string(acoustic_model.hidden_size) + ") must equal the task model's (" +
+                   std::to_string(task_model.hidden_size) + ")");
   }
 }
 
 HearClassifierImpl::HearClassifierImpl(const HearClassifierOptions& options) : options_(options) {
-  options_.validate();
+  io::validate_config(options_);
   options_.decoder.input_size = options_.task_model.hidden_size;
   acoustic_model = register_module("acoustic_model", AcousticModel(options_.acoustic_model));
   if (options_.use_spectrogram) {

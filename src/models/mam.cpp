@@ -67,7 +67,7 @@ at::Tensor mam_loss(const at::Tensor& logits, const at::Tensor& labels, const at
 }
 
 MamModelImpl::MamModelImpl(const MamOptions& options)
-    : options_(options), rule_(parse_mask_rule(options.mask_rule)) {
+    : options_(options), rule_(options.mask_rule) {
   if (options_.mask_rate < 0.0 || options_.mask_rate > 1.0) {
     throw Error("MAM: mask_rate must be in [0, 1], got " + std::to_string(options_.mask_rate));
   }
@@ -114,8 +114,8 @@ MamOutput MamModelImpl::forward(const at::Tensor& log_mel, const at::Tensor& fra
 }
 
 void MamModelImpl::pretty_print(std::ostream& stream) const {
-  stream << "hear::models::MamModel(mask " << options_.mask_rule << " " << options_.mask_rate
-         << ", params=" << nn::format_count(nn::count_parameters(*this))
+  stream << "hear::models::MamModel(mask " << io::to_string(options_.mask_rule) << " "
+         << options_.mask_rate << ", params=" << nn::format_count(nn::count_parameters(*this))
          << ", trainable=" << nn::format_count(nn::count_parameters(*this, true)) << ")";
 }
 

@@ -22,25 +22,24 @@ AcousticModelOptions TokenizerOptions::encoder() const {
   return o;
 }
 
-void TokenizerOptions::validate() const {
-  encoder().transformer().validate("tokenizer");
-  if (num_codebooks < 2) {
-    throw Error("tokenizer: num_codebooks must be >= 2, got " + std::to_string(num_codebooks));
-  }
+void TokenizerOptions::validate(const io::ConfigCheck& check) const {
+  check.require(hidden_size % num_attention_heads == 0, "hidden_size",
+                "tokenizer: " + std::to_string(hidden_size) +
+                    " must be a multiple of num_attention_heads " +
+                    std::to_string(num_attention_heads));
 }
 
-void TokenizerDecoderOptions::validate() const {
-  transformer().validate("tokenizer decoder");
-  if (knowledge_hidden_size < 1 || code_vector_size < 1 || n_mels < 1) {
-    throw Error(
-        "tokenizer decoder: knowledge_hidden_size, code_vector_size and n_mels must be >= 1");
-  }
+void TokenizerDecoderOptions::validate(const io::ConfigCheck& check) const {
+  check.require(hidden_size % num_attention_heads == 0, "hidden_size",
+                "tokenizer decoder: " + std::to_string(hidden_size) +
+                    " must be a multiple of num_attention_heads " +
+                    std::to_string(num_attention_heads));
 }
 
 // ------------------------------------------------------------------------------------ Tokenizer
 
 TokenizerImpl::TokenizerImpl(const TokenizerOptions& options) : options_(options) {
-  options_.validate();
+  io::validate_config(options_);
   encoder = register_module("encoder", AcousticModel(options_.encoder()));
   linear =
       register_module("linear", torch::nn::Linear(options_.hidden_size, options_.num_codebooks));
@@ -83,7 +82,7 @@ void TokenizerDecoderOutLayerImpl::pretty_print(std::ostream& stream) const {
 
 TokenizerDecoderImpl::TokenizerDecoderImpl(const TokenizerDecoderOptions& options)
     : options_(options) {
-  options_.validate();
+  io::validate_config(options_);
   layers = register_module("layers", torch::nn::ModuleList());
   nn::append_relative_layers(layers, options_.transformer());
   out_layer = register_module("out_layer", TokenizerDecoderOutLayer(options_));

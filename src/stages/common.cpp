@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 
 CorpusDataConfig::CorpusDataConfig(int64_t batch_size) {
   // The paper's pre-training rule: segments of at most 6 s, clips under 1 s skipped.
-  loader.segments.mode = "random_crop";
+  loader.segments.mode = data::SegmentMode::kRandomCrop;
   loader.segments.max_seconds = 6.0;
   loader.segments.min_seconds = 1.0;
   loader.sampler.batch_size = batch_size;
@@ -53,7 +53,9 @@ data::LoaderOptions evaluation_loader_options(data::LoaderOptions options) {
   options.sampler.drop_last = false;
   options.sampler.bucket_pool = 0;
   options.max_epochs = 1;
-  if (options.segments.crop_position == "random") options.segments.crop_position = "center";
+  if (options.segments.crop_position == data::CropPosition::kRandom) {
+    options.segments.crop_position = data::CropPosition::kCenter;
+  }
   options.segments.min_seconds = 0.0;  // every clip of the set is scored
   return options;
 }
@@ -127,7 +129,7 @@ int64_t for_each_validation_batch(const std::vector<data::ManifestEntry>& entrie
   auto options = evaluation_loader_options(training);
   // The corpus stages' rule (<= 6 s blocks, < 1 s skipped) in a fixed cut: the same blocks at
   // every validation.
-  options.segments.mode = "consecutive";
+  options.segments.mode = data::SegmentMode::kConsecutive;
   options.segments.min_seconds = training.segments.min_seconds;
   data::DataLoader loader(entries, options, data::LabelMap(std::vector<std::string>{}));
   int64_t batches = 0;

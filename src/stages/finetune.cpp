@@ -16,7 +16,7 @@
 namespace hear::stages {
 
 FinetuneDataConfig::FinetuneDataConfig() {
-  loader.segments.mode = "whole";
+  loader.segments.mode = data::SegmentMode::kWhole;
   // Every labelled clip counts (Speech Commands has clips under 1 s; pre-training's 1 s rule does
   // not apply here).
   loader.segments.min_seconds = 0.0;
@@ -26,12 +26,10 @@ FinetuneDataConfig::FinetuneDataConfig() {
 void FinetuneDataConfig::define(io::ConfigSchema& s) {
   s.field("format", format,
           "where the splits come from: manifest (the *_manifest keys) or a dataset layout under "
-          "data.root: esc50 | speech_commands | voxceleb1")
-      .choices({"manifest", "esc50", "speech_commands", "voxceleb1"});
+          "data.root: esc50 | speech_commands | voxceleb1");
   s.field("root", root, "dataset folder (formats esc50, speech_commands, voxceleb1)");
   s.field("protocol", protocol,
-          "speech_commands: gscv1 (SUPERB KS1, 12 classes) | gscv2 (35 words)")
-      .choices({"", "gscv1", "gscv2"});
+          "speech_commands: gscv1 (SUPERB KS1, 12 classes) | gscv2 (35 words)");
   s.field("test_root", test_root,
           "speech_commands: separate test set (speech_commands_test_set_v0.0X); empty: "
           "testing_list.txt");
@@ -45,12 +43,13 @@ void FinetuneDataConfig::define(io::ConfigSchema& s) {
   s.section("loader", loader);
 }
 
-void FinetuneDataConfig::validate() const {
-  if (format == "manifest") {
-    for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"root", &root},
-                                     {"protocol", &protocol},
-                                     {"test_root", &test_root}}) {
-      if (!value->empty()) {
+void FinetuneDataConfig::validate(const io::ConfigCheck&) const {
+  const std::string format = io::to_string(this->format);
+  if (this->format == DataFormat::kManifest) {
+    for (const auto& [key, value] : {std::pair<const char*, bool>{"root", !root.empty()},
+                                     {"protocol", protocol != ScProtocol::kNone},
+                                     {"test_root", !test_root.empty()}}) {
+      if (value) {
         throw Error(std::string("data.") + key + " is only read with data.format esc50, " +
                     "speech_commands or voxceleb1 (data.format is manifest): set data.format or " +
                     "remove data." + key);
@@ -78,21 +77,21 @@ void FinetuneDataConfig::validate() const {
     throw Error("data.fold_manifests is not read with data.format " + format +
                 " (the splits come from data.root): remove it, or use data.format manifest");
   }
-  if (format == "speech_commands") {
-    if (protocol.empty()) {
+  if (this->format == DataFormat::kSpeechCommands) {
+    if (protocol == ScProtocol::kNone) {
       throw Error(
           "data.format speech_commands needs data.protocol: gscv1 (SUPERB KS1, 12 classes) "
           "or gscv2 (35 words)");
     }
-  } else if (!protocol.empty()) {
+  } else if (protocol != ScProtocol::kNone) {
     throw Error("data.protocol is only read with data.format speech_commands (data.format is " +
                 format + ")");
   }
-  if (!test_root.empty() && format != "speech_commands") {
+  if (!test_root.empty() && this->format != DataFormat::kSpeechCommands) {
     throw Error("data.test_root is only read with data.format speech_commands (data.format is " +
                 format + ")");
   }
-  if (!test_folds.empty() && format != "esc50") {
+  if (!test_folds.empty() && this->format != DataFormat::kEsc50) {
     throw Error(
         "data.test_folds is only read for cross-validation (data.format esc50, or "
         "data.fold_manifests with --folds); data.format is " +
@@ -101,9 +100,9 @@ void FinetuneDataConfig::validate() const {
 }
 
 data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data) {
-  data.validate();
+  io::validate_config(data, "data");
   data::DatasetSplits splits;
-  if (data.format == "manifest") {
+  if (data.format == DataFormat::kManifest) {
     if (!data.train_manifest.empty()) {
       splits.train = read_manifest_for(data.train_manifest, "data.train_manifest");
     }
@@ -120,24 +119,25 @@ data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data) {
     return splits;
   }
   try {
-    if (data.format == "esc50") {
+    if (data.format == DataFormat::kEsc50) {
       splits = data::read_esc50(data.root);
-    } else if (data.format == "voxceleb1") {
+    } else if (data.format == DataFormat::kVoxceleb1) {
       splits = data::read_voxceleb1(data.root);
     } else {
       data::SpeechCommandsOptions options;
       options.root = data.root;
-      options.protocol = data.protocol;
+      options.protocol = io::to_string(data.protocol);
       options.test_root = data.test_root;
       splits = data::read_speech_commands(options);
     }
   } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (data.format " + data.format + ", data.root '" +
-                data.root + "')");
+    throw Error(std::string(e.what()) + " (data.format " + io::to_string(data.format) +
+                ", data.root '" + data.root + "')");
   }
   for (const auto& note : splits.notes) spdlog::info("data: {}", note);
   if (splits.labels.size() == 0) {
-    throw Error("data.format " + data.format + ": '" + data.root + "' yields no class");
+    throw Error("data.format " + io::to_string(data.format) + ": '" + data.root +
+                "' yields no class");
   }
   return splits;
 }
@@ -147,15 +147,14 @@ FinetuneConfig::FinetuneConfig() {
   train.optimizer.lr = 2e-4;      // ESC-50 (Table II)
   train.schedule.warmup_steps = 0;
   train.best_metric = "valid_acc";
-  train.best_mode = "max";
+  train.best_mode = train::BestMode::kMax;
   train.validate_every = 0;  // every epoch
   train.log_every = 10;
 }
 
 void FinetuneConfig::define(io::ConfigSchema& s) {
   s.field("run_dir", run_dir, "output folder (config, log, metrics, checkpoints, results)");
-  s.field("setting", setting, "base | scratch | no_spectrum | transfer (paper Table IV)")
-      .choices({"base", "scratch", "no_spectrum", "transfer"});
+  s.field("setting", setting, "base | scratch | no_spectrum | transfer (paper Table IV)");
   s.field("pretrained", pretrained, "pre-trained acoustic model weights (safetensors)");
   s.field("epochs", epochs, "epochs (train.steps = epochs x batches per epoch)").min(1);
   s.section("model", model);
@@ -163,23 +162,20 @@ void FinetuneConfig::define(io::ConfigSchema& s) {
   s.section("train", train);
 }
 
-void FinetuneConfig::validate() const {
-  if (setting != "scratch" && pretrained.empty()) {
-    throw Error("setting '" + setting +
+void FinetuneConfig::validate(const io::ConfigCheck&) const {
+  if (setting != FinetuneSetting::kScratch && pretrained.empty()) {
+    throw Error("setting '" + io::to_string(setting) +
                 "' starts from a pre-trained acoustic model: set 'pretrained' (hear-pretrain's "
                 "acoustic_model.safetensors), or use setting=scratch");
   }
-  train.validate();
-  data.validate();
-  data.loader.segments.validate();
 }
 
 models::HearClassifierOptions classifier_options(const FinetuneConfig& config,
                                                  int64_t num_classes) {
   auto options = config.model;
   options.decoder.num_classes = num_classes;
-  if (config.setting == "no_spectrum") options.use_spectrogram = false;
-  if (config.setting == "transfer") options.freeze_acoustic_model = true;
+  if (config.setting == FinetuneSetting::kNoSpectrum) options.use_spectrogram = false;
+  if (config.setting == FinetuneSetting::kTransfer) options.freeze_acoustic_model = true;
   return options;
 }
 
@@ -194,7 +190,7 @@ void load_acoustic_weights(models::AcousticModel& acoustic_model, const std::str
 
 models::HearClassifier make_classifier(const FinetuneConfig& config, int64_t num_classes) {
   models::HearClassifier model(classifier_options(config, num_classes));
-  if (config.setting != "scratch") load_acoustic_weights(model->acoustic_model, config.pretrained);
+  if (config.setting != FinetuneSetting::kScratch) load_acoustic_weights(model->acoustic_model, config.pretrained);
   return model;
 }
 
@@ -213,7 +209,7 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   const bool from_dataset = dataset_labels.size() > 0;
   const auto labels = from_dataset ? dataset_labels : data::LabelMap::from_entries(train_entries);
   const std::string label_source =
-      from_dataset ? "data.format " + config.data.format : "the training manifest";
+      from_dataset ? "data.format " + io::to_string(config.data.format) : "the training manifest";
   for (const auto* set : {&train_entries, &valid_entries, &test_entries}) {
     for (const auto& e : *set) {
       if (e.label.empty()) throw Error("'" + e.path.string() + "' has no label");
@@ -234,7 +230,7 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   if (!test_entries.empty()) data::write_manifest(run_dir / "splits" / "test.tsv", test_entries);
 
   auto model = make_classifier(config, labels.size());
-  spdlog::info("setting {}: {}", config.setting, c10::str(*model));
+  spdlog::info("setting {}: {}", io::to_string(config.setting), c10::str(*model));
 
   auto loader_options = config.data.loader;
   {
@@ -311,9 +307,9 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
 }  // namespace
 
 FinetuneResult run_finetune(const FinetuneConfig& config, const RunRequest& request) {
-  config.validate();
+  io::validate_config(config);
   if (config.data.cross_validated()) {
-    throw Error("data.format " + config.data.format +
+    throw Error("data.format " + io::to_string(config.data.format) +
                 " is a cross-validation set (its folds are the splits): run it with "
                 "run_finetune_cv (hear-finetune does so by itself)");
   }
@@ -322,15 +318,15 @@ FinetuneResult run_finetune(const FinetuneConfig& config, const RunRequest& requ
         "data.test_folds is only read for cross-validation (hear-finetune --folds, or "
         "data.format esc50)");
   }
-  if (config.data.format == "manifest" && config.data.train_manifest.empty()) {
+  if (config.data.format == DataFormat::kManifest && config.data.train_manifest.empty()) {
     throw Error(
         "config key 'data.train_manifest' is required (a manifest TSV), or set "
         "data.format and data.root to read a dataset layout");
   }
   const auto splits = load_finetune_data(config.data);
   if (splits.train.empty()) {
-    throw Error("data.format " + config.data.format + ": no training clip in '" + config.data.root +
-                "'");
+    throw Error("data.format " + io::to_string(config.data.format) + ": no training clip in '" +
+                config.data.root + "'");
   }
   for (const auto& e : splits.train) {
     if (e.label.empty()) {
@@ -341,13 +337,13 @@ FinetuneResult run_finetune(const FinetuneConfig& config, const RunRequest& requ
 }
 
 CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunRequest& request) {
-  config.validate();
-  const bool from_manifests = config.data.format == "manifest";
+  io::validate_config(config);
+  const bool from_manifests = config.data.format == DataFormat::kManifest;
   if (!from_manifests && !config.data.cross_validated()) {
     throw Error(
         "cross-validation needs data.fold_manifests (data.format manifest) or "
         "data.format esc50; data.format is " +
-        config.data.format);
+        io::to_string(config.data.format));
   }
   if (from_manifests && config.data.fold_manifests.size() < 2) {
     throw Error("cross-validation needs at least 2 entries in data.fold_manifests, got " +

@@ -14,7 +14,7 @@ PretrainConfig::PretrainConfig() {
   train.optimizer.lr = 5e-4;
   train.schedule.warmup_steps = 10000;
   train.best_metric = "valid_loss";
-  train.best_mode = "min";
+  train.best_mode = train::BestMode::kMin;
   train.validate_every = 5000;
 }
 
@@ -49,8 +49,7 @@ struct MamBatchStats {
 }  // namespace
 
 PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& request) {
-  config.train.validate();
-  config.data.loader.segments.validate();
+  io::validate_config(config);
   const auto corpus = read_corpus(config.data);
   StageRun run(config.run_dir, request, config.train.seed);
 
@@ -94,7 +93,7 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
             const int64_t P = f.log_mel.size(2) / 2;
             const at::Tensor mask =
                 models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
-                                      models::parse_mask_rule(config.model.mask_rule), generator);
+                                      config.model.mask_rule, generator);
             auto out = model->forward(f.log_mel, f.lengths, mask);
             const double m = out.mask.sum().item<double>();
             loss_sum += out.loss.item<double>() * m;

@@ -21,7 +21,7 @@ TokenizerTrainConfig::TokenizerTrainConfig() {
   train.optimizer.lr = 3e-4;
   train.schedule.warmup_steps = 10000;
   train.best_metric = "valid_loss";
-  train.best_mode = "min";
+  train.best_mode = train::BestMode::kMin;
   train.validate_every = 5000;
 }
 
@@ -53,12 +53,12 @@ using TeacherFn = std::function<at::Tensor(const data::Batch&)>;
 
 TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>& keep_alive) {
   const auto& t = config.teacher;
-  if (t.kind.empty()) {
+  if (t.kind == TeacherKind::kUnset) {
     throw Error(
         "config key 'teacher.kind' is required: 'ssast' (with teacher.weights, the "
         "paper's method), 'cache' (with teacher.cache) or 'none' (no distillation)");
   }
-  if (t.kind == "none") {
+  if (t.kind == TeacherKind::kNone) {
     spdlog::warn(
         "teacher.kind = none: no knowledge distillation (beta = 0); the tokenizer is NOT "
         "trained as in the paper");
@@ -69,7 +69,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
                 ") must equal model.decoder.knowledge_hidden_size (" +
                 std::to_string(config.model.decoder.knowledge_hidden_size) + ")");
   }
-  if (t.kind == "ssast") {
+  if (t.kind == TeacherKind::kSsast) {
     if (t.weights.empty()) {
       throw Error(
           "teacher.kind = ssast needs teacher.weights (SSAST-Base-Frame-400 converted "
@@ -87,7 +87,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
   }
   // cache
   if (t.cache.empty()) throw Error("teacher.kind = cache needs teacher.cache (a directory)");
-  if (config.data.loader.segments.mode != "consecutive") {
+  if (config.data.loader.segments.mode != data::SegmentMode::kConsecutive) {
     throw Error(
         "teacher.kind = cache needs fixed segments: set "
         "data.loader.segments.mode=consecutive (as hear-teacher-cache cut them)");
@@ -116,13 +116,12 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
 
 TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
                                          const RunRequest& request) {
-  config.train.validate();
-  config.data.loader.segments.validate();
+  io::validate_config(config);
   const auto corpus = read_corpus(config.data);
   std::shared_ptr<void> teacher_keep_alive;
   TeacherFn teacher = make_teacher(config, teacher_keep_alive);
   auto model_options = config.model;
-  if (config.teacher.kind == "none") model_options.loss_weights.distillation = 0.0;
+  if (config.teacher.kind == TeacherKind::kNone) model_options.loss_weights.distillation = 0.0;
 
   StageRun run(config.run_dir, request, config.train.seed);
   models::TokenizerTrainingModel model(model_options);

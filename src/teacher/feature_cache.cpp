@@ -81,22 +81,22 @@ std::vector<CacheSegment> cache_segments(const std::vector<data::ManifestEntry>&
 }
 
 std::string describe_segment_rule(const data::SegmentOptions& o) {
-  if (o.mode == "consecutive") {
+  if (o.mode == data::SegmentMode::kConsecutive) {
     return "consecutive max_seconds=" + cache_number(o.max_seconds) +
            " min_seconds=" + cache_number(o.min_seconds);
   }
-  if (o.mode == "whole") {
-    if (o.crop_to_seconds > 0 && o.crop_position == "random") {
+  if (o.mode == data::SegmentMode::kWhole) {
+    if (o.crop_to_seconds > 0 && o.crop_position == data::CropPosition::kRandom) {
       throw Error(
           "a teacher cache needs fixed segments: 'whole' with crop_position 'random' "
           "crops differently every epoch (use 'start' or 'center')");
     }
     return "whole crop_to_seconds=" + cache_number(o.crop_to_seconds) +
-           " crop_position=" + (o.crop_to_seconds > 0 ? o.crop_position : "none") +
+           " crop_position=" + (o.crop_to_seconds > 0 ? io::to_string(o.crop_position) : "none") +
            " pad_to_seconds=" + cache_number(o.pad_to_seconds) +
            " min_seconds=" + cache_number(o.min_seconds);
   }
-  throw Error("a teacher cache needs fixed segments: segment mode '" + o.mode +
+  throw Error("a teacher cache needs fixed segments: segment mode '" + io::to_string(o.mode) +
               "' draws new crops every epoch (use 'consecutive' or 'whole')");
 }
 

@@ -37,20 +37,12 @@ torch::nn::LayerNorm ssast_layer_norm(int64_t dim) {
 
 // ------------------------------------------------------------------------------ options, input
 
-void SsastOptions::validate() const {
-  if (embed_dim < 1 || num_heads < 1 || embed_dim % num_heads != 0) {
-    throw Error("ssast: embed_dim (" + std::to_string(embed_dim) +
-                ") must be a positive multiple of num_heads (" + std::to_string(num_heads) + ")");
-  }
-  if (depth < 0 || mlp_ratio < 1) {
-    throw Error("ssast: depth must be >= 0 and mlp_ratio >= 1, got depth " + std::to_string(depth) +
-                ", mlp_ratio " + std::to_string(mlp_ratio));
-  }
-  if (num_frames < kPatchFrames || num_frames % kPatchFrames != 0) {
-    throw Error("ssast: num_frames must be a positive even number, got " +
-                std::to_string(num_frames));
-  }
-  if (n_mels < 4) throw Error("ssast: n_mels must be >= 4, got " + std::to_string(n_mels));
+void SsastOptions::validate(const io::ConfigCheck& check) const {
+  check.require(embed_dim % num_heads == 0, "embed_dim",
+                "ssast: " + std::to_string(embed_dim) + " must be a multiple of num_heads (" +
+                    std::to_string(num_heads) + ")");
+  check.require(num_frames % kPatchFrames == 0, "num_frames",
+                "ssast: must be even, got " + std::to_string(num_frames));
 }
 
 std::string SsastOptions::summary() const {
@@ -174,7 +166,7 @@ SsastVitImpl::SsastVitImpl(const SsastOptions& o) {
 // ------------------------------------------------------------------------------ the teacher
 
 SsastTeacherImpl::SsastTeacherImpl(const SsastOptions& options) : options_(options) {
-  options_.validate();
+  io::validate_config(options_);
   v = register_module("v", SsastVit(options_));
   for (auto& p : parameters(/*recurse=*/true)) p.set_requires_grad(false);
   eval();

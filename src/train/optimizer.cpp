@@ -8,30 +8,15 @@
 
 namespace hear::train {
 
-void OptimizerOptions::validate() const {
-  if (!(lr >= 0)) throw Error("optimizer.lr must be >= 0, got " + std::to_string(lr));
-  if (betas.size() != 2) {
-    throw Error("optimizer.betas must hold 2 values, got " + std::to_string(betas.size()));
-  }
-  for (double b : betas) {
-    if (!(b >= 0 && b < 1))
-      throw Error("optimizer.betas values must be in [0, 1), got " + std::to_string(b));
-  }
-  if (!(eps >= 0)) throw Error("optimizer.eps must be >= 0, got " + std::to_string(eps));
-  if (!(weight_decay >= 0)) {
-    throw Error("optimizer.weight_decay must be >= 0, got " + std::to_string(weight_decay));
-  }
-  if (!(grad_clip >= 0))
-    throw Error("optimizer.grad_clip must be >= 0, got " + std::to_string(grad_clip));
-  if (accumulation_steps < 1) {
-    throw Error("optimizer.accumulation_steps must be >= 1, got " +
-                std::to_string(accumulation_steps));
-  }
+void OptimizerOptions::validate(const io::ConfigCheck& check) const {
+  // The ranges of every value are the schema's (define); only the count is checked here.
+  check.require(betas.size() == 2, "betas",
+                "must hold 2 values [beta1, beta2], got " + std::to_string(betas.size()));
 }
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params,
                                                 const OptimizerOptions& options) {
-  options.validate();
+  io::validate_config(options, "optimizer");
   if (params.empty()) throw Error("optimizer: no trainable parameters");
   torch::optim::AdamWOptions o(options.lr);
   o.betas({options.betas[0], options.betas[1]});
@@ -43,9 +28,6 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>
 WarmupCosineSchedule::WarmupCosineSchedule(double peak_lr, const ScheduleOptions& options,
                                            int64_t total_steps)
     : peak_(peak_lr), options_(options), total_(total_steps) {
-  if (options_.kind != "cosine" && options_.kind != "constant") {
-    throw Error("schedule.kind '" + options_.kind + "' is not one of cosine, constant");
-  }
   if (options_.warmup_steps < 0 || total_ < 1) {
     throw Error("schedule: warmup_steps must be >= 0 and total steps >= 1, got " +
                 std::to_string(options_.warmup_steps) + " and " + std::to_string(total_));
@@ -60,7 +42,7 @@ double WarmupCosineSchedule::lr(int64_t step) const {
   const int64_t warmup = options_.warmup_steps;
   if (step < 0) step = 0;
   if (step < warmup) return peak_ * static_cast<double>(step + 1) / static_cast<double>(warmup);
-  if (options_.kind == "constant") return peak_;
+  if (options_.kind == ScheduleKind::kConstant) return peak_;
   const int64_t span = total_ - warmup;
   if (span <= 0) return options_.min_lr;
   const double p = std::min(1.0, static_cast<double>(step - warmup) / static_cast<double>(span));

@@ -88,22 +88,6 @@ void seed_torch(uint64_t seed) {
   torch::manual_seed(seed);
 }
 
-void TrainerOptions::validate() const {
-  if (steps < 1) throw Error("train.steps must be >= 1, got " + std::to_string(steps));
-  if (log_every < 1) throw Error("train.log_every must be >= 1, got " + std::to_string(log_every));
-  if (checkpoint_every < 0 || validate_every < 0 || threads < 0 || max_consecutive_skips < 0) {
-    throw Error(
-        "train.checkpoint_every, validate_every, threads and max_consecutive_skips must be >= 0");
-  }
-  if (nonfinite != "error" && nonfinite != "skip") {
-    throw Error("train.nonfinite '" + nonfinite + "' is not one of error, skip");
-  }
-  if (best_mode != "max" && best_mode != "min") {
-    throw Error("train.best_mode '" + best_mode + "' is not one of max, min");
-  }
-  optimizer.validate();
-}
-
 struct Trainer::Interval {
   TrainerClock::time_point start = TrainerClock::now();
   int64_t steps = 0;
@@ -135,7 +119,7 @@ Trainer::Trainer(TrainerOptions options, fs::path run_dir, torch::nn::Module& mo
       config_yaml_(std::move(config_yaml)),
       params_(trainer_parameters(model, std::move(params))),
       schedule_(options_.optimizer.lr, options_.schedule, options_.steps) {
-  options_.validate();
+  io::validate_config(options_, "train");
   if (!callbacks_.loss) throw Error("trainer: no loss callback");
   if (!options_.best_metric.empty() && !callbacks_.validate) {
     throw Error("train.best_metric '" + options_.best_metric + "' needs a validation callback");
@@ -241,7 +225,7 @@ void Trainer::handle_nonfinite(const std::string& what, double value, const data
                           std::to_string(state_.step) + " (epoch " + std::to_string(batch.epoch) +
                           ", batch " + std::to_string(batch.index) +
                           "); batch files: " + batch_files_text(batch);
-  if (options_.nonfinite == "error") throw Error(msg);
+  if (options_.nonfinite == NonfiniteAction::kError) throw Error(msg);
   ++state_.skipped_batches;
   if (++consecutive_skips_ > options_.max_consecutive_skips) {
     throw Error(msg + " — " + std::to_string(consecutive_skips_) +
@@ -357,7 +341,7 @@ MetricValues Trainer::run_validation() {
     const bool better =
         std::isfinite(v) &&
         (!state_.best_value ||
-         (options_.best_mode == "max" ? v > *state_.best_value : v < *state_.best_value));
+         (options_.best_mode == BestMode::kMax ? v > *state_.best_value : v < *state_.best_value));
     if (better) {
       state_.best_value = v;
       state_.best_step = state_.step;

@@ -93,7 +93,7 @@ TEST(Esc50Reader, FoldsFromTheCsvClassesByTargetLengthsAt16k) {
 
   // The stereo 44.1 kHz file goes through the loader as mono 16 kHz.
   LoaderOptions o;
-  o.segments.mode = "whole";
+  o.segments.mode = SegmentMode::kWhole;
   o.segments.min_seconds = 0;
   o.sampler.batch_size = 8;
   o.sampler.shuffle = false;

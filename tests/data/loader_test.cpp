@@ -76,7 +76,7 @@ TEST(Segmenter, RandomCropSkipsShortClipsAndRedrawsPerEpoch) {
 TEST(Segmenter, ConsecutiveBlocksKeepTailsOfAtLeastMinSeconds) {
   std::vector<ManifestEntry> e = {{"a", 216000, ""}, {"b", 200000, ""}, {"c", 12000, ""}};
   SegmentOptions o;
-  o.mode = "consecutive";
+  o.mode = SegmentMode::kConsecutive;
   SegmentList s = make_segments(e, o, 0, 0);
   // a: 6 + 6 + 1.5 s; b: 6 + 6 s (the 0.5 s tail is dropped); c: < 1 s, skipped.
   ASSERT_EQ(s.segments.size(), 5u);
@@ -92,11 +92,11 @@ TEST(Segmenter, ConsecutiveBlocksKeepTailsOfAtLeastMinSeconds) {
 TEST(Segmenter, WholeModePadsAndCrops) {
   std::vector<ManifestEntry> e = {{"short", 8000, ""}, {"long", 100000, ""}, {"ok", 40000, ""}};
   SegmentOptions o;
-  o.mode = "whole";
+  o.mode = SegmentMode::kWhole;
   o.min_seconds = 0;
   o.pad_to_seconds = 1.0;
   o.crop_to_seconds = 5.0;
-  o.crop_position = "center";
+  o.crop_position = CropPosition::kCenter;
   SegmentList s = make_segments(e, o, 0, 0);
   ASSERT_EQ(s.segments.size(), 3u);
   EXPECT_EQ(s.segments[0].length, 8000);
@@ -106,8 +106,12 @@ TEST(Segmenter, WholeModePadsAndCrops) {
   EXPECT_EQ(s.segments[1].offset, 10000);
   EXPECT_FALSE(s.segments[1].whole);
   EXPECT_EQ(s.segments[2].length, 40000);
-  o.mode = "sideways";
-  EXPECT_THROW(make_segments(e, o, 0, 0), Error);
+  // A cross-field error names the full key of the segment options.
+  o.mode = SegmentMode::kConsecutive;
+  o.min_seconds = 7.0;
+  o.max_seconds = 5.0;
+  test::expect_error_containing([&] { make_segments(e, o, 0, 0); },
+                                {"'segments.min_seconds'", "segments.max_seconds"});
 }
 
 TEST(Sampler, ShufflesPerEpochDeterministically) {
@@ -284,7 +288,7 @@ TEST(Segmenter, SlicesAreNeverDecodedToTheEndOfTheFile) {
   // Entry offsets do not move segments: offsets stay relative to the entry's start.
   std::vector<ManifestEntry> e = {{"noise.wav", 16000, "", 8000}, {"clip.wav", 16000, "", 0}};
   SegmentOptions o;
-  o.mode = "whole";
+  o.mode = SegmentMode::kWhole;
   o.pad_to_seconds = 1.0;
   auto s = make_segments(e, o, 0, 0);
   ASSERT_EQ(s.segments.size(), 2u);
@@ -292,12 +296,12 @@ TEST(Segmenter, SlicesAreNeverDecodedToTheEndOfTheFile) {
   EXPECT_EQ(s.segments[0].length, 16000);
   EXPECT_FALSE(s.segments[0].whole);  // a slice stops after its own length
   EXPECT_TRUE(s.segments[1].whole);
-  o.mode = "random_crop";
+  o.mode = SegmentMode::kRandomCrop;
   o.max_seconds = 2.0;
   s = make_segments(e, o, 0, 0);
   EXPECT_FALSE(s.segments[0].whole);
   EXPECT_TRUE(s.segments[1].whole);
-  o.mode = "consecutive";
+  o.mode = SegmentMode::kConsecutive;
   s = make_segments(e, o, 0, 0);
   EXPECT_FALSE(s.segments[0].whole);
   EXPECT_TRUE(s.segments[1].whole);
@@ -318,7 +322,7 @@ TEST(DataLoader, SliceEntriesDecodeExactlyTheirSamplesOfTheFile) {
                                         {dir / "noise.wav", 16000, "c", 40000},  // shortened
                                         {dir / "noise.wav", n, "d", 0}};
   LoaderOptions o;
-  o.segments.mode = "whole";
+  o.segments.mode = SegmentMode::kWhole;
   o.segments.min_seconds = 0;
   o.sampler.batch_size = 4;
   o.sampler.shuffle = false;

@@ -170,7 +170,7 @@ TEST(SpeechCommands, Gscv1FromLists) {
   EXPECT_EQ(offsets, (std::vector<int64_t>{0, 8000, 16000, 24000, 32000}));
   // The gscv configs' whole-clip segmenting pads the 0.6 s clip to 1 s.
   SegmentOptions seg;
-  seg.mode = "whole";
+  seg.mode = SegmentMode::kWhole;
   seg.min_seconds = 0.0;
   seg.pad_to_seconds = 1.0;
   const SegmentList segments = make_segments(s.train, seg, 1, 0);

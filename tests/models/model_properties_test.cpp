@@ -81,7 +81,7 @@ TEST(ModelProperties, OptionsBindToConfigs) {
   EXPECT_DOUBLE_EQ(stage1.gumbel.init_temperature, 1.5);
   EXPECT_DOUBLE_EQ(stage1.loss_weights.diversity, 0.2);
   auto mam = io::config_from_yaml_text<MamOptions>("mask_rule: reference_gaussian\n", "m.yaml");
-  EXPECT_EQ(mam.mask_rule, "reference_gaussian");
+  EXPECT_EQ(mam.mask_rule, MaskRule::kReferenceGaussian);
   EXPECT_THROW(io::config_from_yaml_text<MamOptions>("mask_rule: uniform\n", "m.yaml"),
                hear::Error);
   EXPECT_NE(io::config_to_yaml(mam).find("num_codebooks"), std::string::npos);

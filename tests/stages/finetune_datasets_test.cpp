@@ -112,20 +112,31 @@ TEST(FinetuneDatasets, DataKeysAreCheckedAgainstTheFormat) {
   test::TempDir dir;
   FinetuneLogSinkGuard guard;
   const std::string run = "run_dir=" + (dir / "run").string();
+  // Data-key errors surface when the config is loaded (FinetuneDataConfig::validate runs inside
+  // the schema), the others when the run starts; both are covered by loading inside the lambda.
   auto run_cv = [&](const std::vector<std::string>& o) {
     auto overrides = o;
     overrides.push_back(run);
     overrides.push_back("setting=scratch");
-    auto config = finetune_tiny_config(overrides);
-    return [config] { run_finetune_cv(config, {false, ""}); };
+    return [overrides] { run_finetune_cv(finetune_tiny_config(overrides), {false, ""}); };
   };
   auto run_one = [&](const std::vector<std::string>& o) {
     auto overrides = o;
     overrides.push_back(run);
     overrides.push_back("setting=scratch");
-    auto config = finetune_tiny_config(overrides);
-    return [config] { run_finetune(config, {false, ""}); };
+    return [overrides] { run_finetune(finetune_tiny_config(overrides), {false, ""}); };
   };
+  // A config built in C++ gets the same checks from the stage's entry check.
+  auto hand = finetune_tiny_config({run, "setting=scratch"});
+  hand.data.format = DataFormat::kEsc50;  // without data.root
+  test::expect_error_containing(
+      [&] {
+        run_finetune_cv(hand, {false, ""});
+      },
+      {"data.root", "esc50"});
+  hand.data.format = DataFormat::kManifest;
+  hand.setting = FinetuneSetting::kBase;  // without pretrained
+  test::expect_error_containing([&] { run_finetune(hand, {false, ""}); }, {"pretrained"});
   test::expect_error_containing(run_cv({"data.format=esc50"}), {"data.root", "esc50"});
   test::expect_error_containing(run_one({"data.format=voxceleb1"}), {"data.root", "voxceleb1"});
   test::expect_error_containing(run_one({"data.format=speech_commands", "data.root=x"}),

@@ -78,7 +78,7 @@ TEST(TeacherFeatureCache, SegmentsAreTheStageOneSegmentsOfTheRule) {
                        std::vector<int64_t>{40000, 96000, 144000}[c], ""});
   }
   data::SegmentOptions rule;
-  rule.mode = "consecutive";
+  rule.mode = data::SegmentMode::kConsecutive;
   rule.max_seconds = 6.0;
   rule.min_seconds = 1.0;
   EXPECT_EQ(describe_segment_rule(rule), kCacheTestRule);
@@ -92,7 +92,7 @@ TEST(TeacherFeatureCache, SegmentsAreTheStageOneSegmentsOfTheRule) {
     EXPECT_EQ(segments[i].length, data.segments[i].length) << i;
   }
   EXPECT_EQ(cache_segments(entries, rule, 2).size(), 2u);
-  rule.mode = "random_crop";
+  rule.mode = data::SegmentMode::kRandomCrop;
   EXPECT_THROW(cache_segments(entries, rule), Error);
 }
 
@@ -280,18 +280,18 @@ TEST(TeacherFeatureCache, CorruptionAndUnknownSegmentsAreClearErrors) {
 
 TEST(TeacherFeatureCache, SegmentRulesAndBadSegments) {
   data::SegmentOptions o;
-  o.mode = "consecutive";
+  o.mode = data::SegmentMode::kConsecutive;
   EXPECT_EQ(describe_segment_rule(o), "consecutive max_seconds=6 min_seconds=1");
-  o.mode = "whole";
+  o.mode = data::SegmentMode::kWhole;
   EXPECT_EQ(describe_segment_rule(o),
             "whole crop_to_seconds=0 crop_position=none pad_to_seconds=0 min_seconds=1");
   o.crop_to_seconds = 4.5;
   EXPECT_NE(cache_error([&] { describe_segment_rule(o); }).find("fixed segments"),
             std::string::npos);
-  o.crop_position = "center";
+  o.crop_position = data::CropPosition::kCenter;
   EXPECT_EQ(describe_segment_rule(o),
             "whole crop_to_seconds=4.5 crop_position=center pad_to_seconds=0 min_seconds=1");
-  o.mode = "random_crop";
+  o.mode = data::SegmentMode::kRandomCrop;
   EXPECT_NE(cache_error([&] { describe_segment_rule(o); }).find("random_crop"), std::string::npos);
 
   CacheFixtureData data;

@@ -26,10 +26,10 @@ TEST(Schedule, LinearWarmupThenCosineToMin) {
   for (int64_t t = 0; t < 9; ++t) {
     EXPECT_NEAR(s.lr(t + 1) - s.lr(t), 1e-4, 1e-15) << t;  // linear warm-up
   }
-  o.kind = "constant";
+  o.kind = ScheduleKind::kConstant;
   EXPECT_DOUBLE_EQ(WarmupCosineSchedule(1e-3, o, 110).lr(100), 1e-3);
   o.warmup_steps = 0;
-  o.kind = "cosine";
+  o.kind = ScheduleKind::kCosine;
   EXPECT_DOUBLE_EQ(WarmupCosineSchedule(1e-3, o, 110).lr(0), 1e-3);
   o.min_lr = 1.0;
   EXPECT_THROW(WarmupCosineSchedule(1e-3, o, 110), Error);

@@ -40,7 +40,7 @@ data::LoaderOptions trainer_loader_options(int64_t batch_size, int workers) {
   data::LoaderOptions o;
   o.sampler.batch_size = batch_size;
   o.sampler.seed = 17;
-  o.segments.mode = "whole";
+  o.segments.mode = data::SegmentMode::kWhole;
   o.segments.min_seconds = 0;
   o.num_workers = workers;
   o.queue_capacity = 4;
@@ -220,7 +220,7 @@ TEST(Trainer, NonFiniteLossNamesTheStepAndFiles) {
   test::TempDir dir2;
   nan_left = 1;
   auto opts = trainer_options(10);
-  opts.nonfinite = "skip";
+  opts.nonfinite = NonfiniteAction::kSkip;
   data::DataLoader loader2(trainer_entries(16), trainer_loader_options(4, 1), std::nullopt,
                            trainer_clip);
   Trainer t2(opts, dir2.path(), *m, loader2, cb, "");
@@ -284,7 +284,7 @@ TEST(Trainer, RegressionLossFallsAndBestIsKept) {
   opts.schedule.warmup_steps = 10;
   opts.validate_every = 20;
   opts.best_metric = "valid_loss";
-  opts.best_mode = "min";
+  opts.best_mode = BestMode::kMin;
   opts.checkpoint_every = 50;
   Trainer t(opts, dir.path(), *m, loader, cb, "");
   FitResult r = t.fit();
@@ -347,12 +347,12 @@ TEST(Trainer, OptionsLoadFromYaml) {
   EXPECT_EQ(c.train.schedule.warmup_steps, 3);
   EXPECT_EQ(c.data.num_workers, 3);
   EXPECT_EQ(c.data.sampler.batch_size, 4);
-  EXPECT_EQ(c.data.segments.mode, "whole");
+  EXPECT_EQ(c.data.segments.mode, data::SegmentMode::kWhole);
   EXPECT_EQ(c.data.segments.pad_to_seconds, 1.0);
   // Dumped and reloaded, the values survive.
   auto again = io::config_from_yaml_text<TrainerYamlConfig>(io::config_to_yaml(c), "dump");
   EXPECT_EQ(again.train.optimizer.betas, c.train.optimizer.betas);
-  EXPECT_EQ(again.data.segments.mode, "whole");
+  EXPECT_EQ(again.data.segments.mode, data::SegmentMode::kWhole);
   EXPECT_THROW(io::config_from_yaml_text<TrainerYamlConfig>("train:\n  nonfinite: ignore\n", "x"),
                Error);
   EXPECT_THROW(io::config_from_yaml_text<TrainerYamlConfig>(

@@ -13,8 +13,10 @@
 //   pad_to_seconds (> 0) -> zero-padded at the end up to that length.
 // In every mode clips shorter than min_seconds are skipped (the paper's 1 s rule for pre-training;
 // set 0 to keep everything).
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hear/data/manifest.h"
@@ -22,26 +24,38 @@
 
 namespace hear::data {
 
+enum class SegmentMode { kRandomCrop, kConsecutive, kWhole };
+constexpr std::array<std::pair<SegmentMode, const char*>, 3> enum_names(SegmentMode) {
+  return {{{SegmentMode::kRandomCrop, "random_crop"},
+           {SegmentMode::kConsecutive, "consecutive"},
+           {SegmentMode::kWhole, "whole"}}};
+}
+
+enum class CropPosition { kRandom, kStart, kCenter };
+constexpr std::array<std::pair<CropPosition, const char*>, 3> enum_names(CropPosition) {
+  return {{{CropPosition::kRandom, "random"},
+           {CropPosition::kStart, "start"},
+           {CropPosition::kCenter, "center"}}};
+}
+
 struct SegmentOptions {
-  std::string mode = "random_crop";      // random_crop | consecutive | whole
+  SegmentMode mode = SegmentMode::kRandomCrop;  // random_crop | consecutive | whole
   double max_seconds = 6.0;              // random_crop / consecutive: segment length limit
   double min_seconds = 1.0;              // clips (and consecutive tail blocks) shorter are skipped
   double crop_to_seconds = 0.0;          // whole: crop longer clips to this (0: never)
-  std::string crop_position = "random";  // whole: random | start | center
+  CropPosition crop_position = CropPosition::kRandom;  // whole: random | start | center
   double pad_to_seconds = 0.0;           // whole: zero-pad shorter clips up to this (0: never)
 
   void define(io::ConfigSchema& s) {
-    s.field("mode", mode, "random_crop | consecutive | whole")
-        .choices({"random_crop", "consecutive", "whole"});
+    s.field("mode", mode, "random_crop | consecutive | whole");
     s.field("max_seconds", max_seconds, "segment length limit (random_crop, consecutive)")
         .min(0.01);
     s.field("min_seconds", min_seconds, "clips shorter than this are skipped").min(0.0);
     s.field("crop_to_seconds", crop_to_seconds, "whole: crop longer clips (0: never)").min(0.0);
-    s.field("crop_position", crop_position, "whole: where the crop starts")
-        .choices({"random", "start", "center"});
+    s.field("crop_position", crop_position, "whole: where the crop starts");
     s.field("pad_to_seconds", pad_to_seconds, "whole: zero-pad shorter clips (0: never)").min(0.0);
   }
-  void validate() const;  // throws hear::Error naming the bad option
+  void validate(const io::ConfigCheck& check) const;  // min_seconds <= max_seconds
 };
 
 struct Segment {

@@ -35,7 +35,8 @@ struct AcousticModelOptions {
     return {hidden_size, intermediate_size,  num_attention_heads, num_transformer_layers,
             max_length,  dropout_probability};
   }
-  void validate() const;  // throws hear::Error naming the bad field
+  // Cross-field: heads divide hidden_size, overlap < max_length (ranges: define).
+  void validate(const io::ConfigCheck& check) const;
 
   void define(io::ConfigSchema& s) {
     s.field("n_mels", n_mels, "mel bins of the input features").min(1);

@@ -29,7 +29,7 @@ struct HearClassifierOptions {
   // stays in eval mode (no dropout) when the classifier trains.
   bool freeze_acoustic_model = false;
 
-  void validate() const;
+  void validate(const io::ConfigCheck& check) const;  // widths without the spectrogram branch
   void define(io::ConfigSchema& s) {
     s.section("acoustic_model", acoustic_model);
     s.section("task_model", task_model);

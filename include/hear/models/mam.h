@@ -8,10 +8,12 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 
 #include "hear/io/config.h"
 #include "hear/models/acoustic_model.h"
@@ -36,6 +38,10 @@ enum class MaskRule {
   kReferenceGaussian,  // the reference code: randn + (padded ? 1 : 0) < rate (~65.5% at 0.4,
                        // some padded positions too)
 };
+constexpr std::array<std::pair<MaskRule, const char*>, 2> enum_names(MaskRule) {
+  return {
+      {{MaskRule::kBernoulli, "bernoulli"}, {MaskRule::kReferenceGaussian, "reference_gaussian"}}};
+}
 MaskRule parse_mask_rule(const std::string& name);  // "bernoulli" | "reference_gaussian"
 
 // (B, P) bool mask for patch lengths (B,), drawn from `generator` (or the default one).
@@ -50,7 +56,7 @@ struct MamOptions {
   AcousticModelOptions encoder;  // sliding_window is ignored: MAM runs unwindowed
   TokenizerOptions tokenizer;
   double mask_rate = 0.4;
-  std::string mask_rule = "bernoulli";  // or "reference_gaussian"
+  MaskRule mask_rule = MaskRule::kBernoulli;  // or kReferenceGaussian
   // Reference behaviour: its masking runs under no_grad, so the patch conv gets no gradient
   // from the MAM loss. Off by default.
   bool detach_masked_embeddings = false;
@@ -64,8 +70,7 @@ struct MamOptions {
     s.section("encoder", encoder);
     s.section("tokenizer", tokenizer);
     s.field("mask_rate", mask_rate, "masking probability").range(0.0, 1.0);
-    s.field("mask_rule", mask_rule, "how masked patches are drawn")
-        .choices({"bernoulli", "reference_gaussian"});
+    s.field("mask_rule", mask_rule, "how masked patches are drawn");
     s.field("detach_masked_embeddings", detach_masked_embeddings,
             "reference quirk: no gradient into the patch conv");
     s.field("reference_halved_lengths", reference_halved_lengths,

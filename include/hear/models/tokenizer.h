@@ -37,7 +37,7 @@ struct TokenizerOptions {
   int64_t num_codebooks = 1024;
 
   AcousticModelOptions encoder() const;  // the `encoder` sub-module, sliding_window = false
-  void validate() const;
+  void validate(const io::ConfigCheck& check) const;  // heads divide hidden_size
 
   void define(io::ConfigSchema& s) {
     s.field("n_mels", n_mels, "mel bins of the input features").min(1);
@@ -66,7 +66,7 @@ struct TokenizerDecoderOptions {
     return {hidden_size, intermediate_size,  num_attention_heads, num_transformer_layers,
             max_length,  dropout_probability};
   }
-  void validate() const;
+  void validate(const io::ConfigCheck& check) const;  // heads divide hidden_size
 
   void define(io::ConfigSchema& s) {
     s.field("hidden_size", hidden_size, "Transformer width").min(1);

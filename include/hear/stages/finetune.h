@@ -8,7 +8,9 @@
 // the `best` checkpoint is the epoch with the highest validation accuracy (the first one on
 // ties), and the test split is scored with it. With cross-validation there is no validation
 // split (the held-out fold is the test fold), so each fold is scored with its final epoch.
+#include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hear/data/datasets.h"
@@ -22,6 +24,27 @@
 
 namespace hear::stages {
 
+enum class DataFormat { kManifest, kEsc50, kSpeechCommands, kVoxceleb1 };
+constexpr std::array<std::pair<DataFormat, const char*>, 4> enum_names(DataFormat) {
+  return {{{DataFormat::kManifest, "manifest"},
+           {DataFormat::kEsc50, "esc50"},
+           {DataFormat::kSpeechCommands, "speech_commands"},
+           {DataFormat::kVoxceleb1, "voxceleb1"}}};
+}
+
+enum class ScProtocol { kNone, kGscv1, kGscv2 };  // kNone: not set ("")
+constexpr std::array<std::pair<ScProtocol, const char*>, 3> enum_names(ScProtocol) {
+  return {{{ScProtocol::kNone, ""}, {ScProtocol::kGscv1, "gscv1"}, {ScProtocol::kGscv2, "gscv2"}}};
+}
+
+enum class FinetuneSetting { kBase, kScratch, kNoSpectrum, kTransfer };
+constexpr std::array<std::pair<FinetuneSetting, const char*>, 4> enum_names(FinetuneSetting) {
+  return {{{FinetuneSetting::kBase, "base"},
+           {FinetuneSetting::kScratch, "scratch"},
+           {FinetuneSetting::kNoSpectrum, "no_spectrum"},
+           {FinetuneSetting::kTransfer, "transfer"}}};
+}
+
 struct FinetuneDataConfig {
   // Where the splits come from:
   //   manifest         the *_manifest keys below (classes: the training labels, sorted)
@@ -30,9 +53,9 @@ struct FinetuneDataConfig {
   //   voxceleb1        data.root = the folder with iden_split.txt and */wav/
   // With a dataset format the class order is the dataset's (hear/data/datasets.h), and the
   // manifest keys must stay empty.
-  std::string format = "manifest";
+  DataFormat format = DataFormat::kManifest;
   std::string root;
-  std::string protocol;   // speech_commands: gscv1 | gscv2
+  ScProtocol protocol = ScProtocol::kNone;  // speech_commands: gscv1 | gscv2
   std::string test_root;  // speech_commands: speech_commands_test_set_v0.0X (empty: testing_list)
   // Cross-validation (esc50, or fold_manifests): the folds (1-based) to hold out as test folds,
   // one run each; empty: every fold.
@@ -46,9 +69,9 @@ struct FinetuneDataConfig {
   FinetuneDataConfig();
   void define(io::ConfigSchema& s);
   // Throws hear::Error naming the data.* key that is missing or does not fit the format.
-  void validate() const;
+  void validate(const io::ConfigCheck& check) const;
   // Whether hear-finetune runs cross-validation without --folds (format esc50).
-  bool cross_validated() const { return format == "esc50"; }
+  bool cross_validated() const { return format == DataFormat::kEsc50; }
 };
 
 // The splits a config names, read from manifests or a dataset layout. `labels` is the dataset's
@@ -58,7 +81,7 @@ data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data);
 
 struct FinetuneConfig {
   std::string run_dir = "runs/finetune";
-  std::string setting = "base";  // base | scratch | no_spectrum | transfer
+  FinetuneSetting setting = FinetuneSetting::kBase;  // base | scratch | no_spectrum | transfer
   std::string pretrained;        // acoustic model weights (stage 2 output), not for scratch
   int64_t epochs = 80;           // train.steps = epochs x batches per epoch
   models::HearClassifierOptions model;
@@ -67,7 +90,7 @@ struct FinetuneConfig {
 
   FinetuneConfig();
   void define(io::ConfigSchema& s);
-  void validate() const;
+  void validate(const io::ConfigCheck& check) const;
 };
 
 struct FinetuneResult {

@@ -13,7 +13,9 @@
 // `vector_quantizer.*`) and the Gumbel temperature (state.yaml extra.gumbel_temperature). At the
 // end RUN_DIR/tokenizer.safetensors holds the Tokenizer alone under the reference Tokenizer keys
 // (`encoder.*`, `linear.*`), which hear-pretrain and the reference Python Tokenizer load.
+#include <array>
 #include <string>
+#include <utility>
 
 #include "hear/data/loader.h"
 #include "hear/io/config.h"
@@ -24,15 +26,23 @@
 
 namespace hear::stages {
 
+enum class TeacherKind { kUnset, kSsast, kCache, kNone };  // kUnset: "" (stage 1 refuses it)
+constexpr std::array<std::pair<TeacherKind, const char*>, 4> enum_names(TeacherKind) {
+  return {{{TeacherKind::kUnset, ""},
+           {TeacherKind::kSsast, "ssast"},
+           {TeacherKind::kCache, "cache"},
+           {TeacherKind::kNone, "none"}}};
+}
+
 struct TeacherConfig {
-  std::string kind;     // ssast | cache | none (no default: stage 1 needs an explicit choice)
+  TeacherKind kind = TeacherKind::kUnset;  // ssast | cache | none (no default: stage 1 needs an
+                                           // explicit choice)
   std::string weights;  // ssast: official SSAST-Base-Frame-400 converted to safetensors
   std::string cache;    // cache: a hear-teacher-cache directory
   teacher::SsastOptions model;
 
   void define(io::ConfigSchema& s) {
-    s.field("kind", kind, "ssast (live) | cache (hear-teacher-cache) | none (no distillation)")
-        .choices({"", "ssast", "cache", "none"});
+    s.field("kind", kind, "ssast (live) | cache (hear-teacher-cache) | none (no distillation)");
     s.field("weights", weights, "SSAST-Base-Frame-400 weights (safetensors, checkpoint keys)");
     s.field("cache", cache, "teacher feature cache directory");
     s.section("model", model);

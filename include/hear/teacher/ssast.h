@@ -53,7 +53,7 @@ struct SsastOptions {  // defaults: SSAST-Base-Frame-400
   int64_t num_patches() const { return num_frames / kPatchFrames; }
   int64_t num_tokens() const { return num_patches() + 2; }
   int64_t head_dim() const { return embed_dim / num_heads; }
-  void validate() const;  // throws hear::Error naming the bad option
+  void validate(const io::ConfigCheck& check) const;  // heads divide embed_dim, num_frames even
   // "embed_dim=768 num_heads=12 depth=12 mlp_ratio=4 num_frames=1024 n_mels=128"
   std::string summary() const;
   static SsastOptions tiny();  // the golden file's config: 64 wide, 4 heads, 2 blocks

@@ -3,9 +3,11 @@
 // accumulation.
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hear/io/config.h"
@@ -33,20 +35,24 @@ struct OptimizerOptions {
     s.field("grad_clip", grad_clip, "max gradient L2 norm (0: off)").min(0.0);
     s.field("accumulation_steps", accumulation_steps, "batches per optimizer step").min(1);
   }
-  void validate() const;  // throws hear::Error naming the bad option
+  void validate(const io::ConfigCheck& check) const;  // betas: 2 values
 };
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::Tensor>& params,
                                                 const OptimizerOptions& options);
 
+enum class ScheduleKind { kCosine, kConstant };
+constexpr std::array<std::pair<ScheduleKind, const char*>, 2> enum_names(ScheduleKind) {
+  return {{{ScheduleKind::kCosine, "cosine"}, {ScheduleKind::kConstant, "constant"}}};
+}
+
 struct ScheduleOptions {
-  std::string kind = "cosine";  // cosine | constant
+  ScheduleKind kind = ScheduleKind::kCosine;  // cosine | constant
   int64_t warmup_steps = 10000;
   double min_lr = 0.0;  // the cosine ends here at the last step and stays there
 
   void define(io::ConfigSchema& s) {
-    s.field("kind", kind, "cosine (warm-up then cosine decay) | constant (warm-up then peak)")
-        .choices({"cosine", "constant"});
+    s.field("kind", kind, "cosine (warm-up then cosine decay) | constant (warm-up then peak)");
     s.field("warmup_steps", warmup_steps, "linear warm-up steps").min(0);
     s.field("min_lr", min_lr, "final learning rate of the cosine").min(0.0);
   }

@@ -14,6 +14,7 @@
 // Not thread-safe; one Trainer per process.
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hear/data/loader.h"
@@ -38,6 +40,16 @@ class AdamW;
 
 namespace hear::train {
 
+enum class NonfiniteAction { kError, kSkip };
+constexpr std::array<std::pair<NonfiniteAction, const char*>, 2> enum_names(NonfiniteAction) {
+  return {{{NonfiniteAction::kError, "error"}, {NonfiniteAction::kSkip, "skip"}}};
+}
+
+enum class BestMode { kMax, kMin };
+constexpr std::array<std::pair<BestMode, const char*>, 2> enum_names(BestMode) {
+  return {{{BestMode::kMax, "max"}, {BestMode::kMin, "min"}}};
+}
+
 struct TrainerOptions {
   int64_t steps = 450000;           // optimizer steps of the whole run (also the schedule length)
   int64_t log_every = 100;          // report line + metrics row every N steps
@@ -45,11 +57,11 @@ struct TrainerOptions {
   int64_t validate_every = 0;       // validation every N steps; 0: at the end of every epoch
   int threads = 0;                  // intra-op threads (at::set_num_threads); 0: LibTorch's
                                     // default (physical cores, or OMP_NUM_THREADS)
-  std::string nonfinite = "error";  // non-finite loss/gradient: error | skip
+  NonfiniteAction nonfinite = NonfiniteAction::kError;  // non-finite loss/gradient: error | skip
   int64_t max_consecutive_skips = 20;  // with skip: more in a row is an error
   int64_t seed = 0;                    // torch::manual_seed at a fresh start
   std::string best_metric;             // validation value that selects `best` ("": no `best`)
-  std::string best_mode = "max";       // max | min
+  BestMode best_mode = BestMode::kMax;  // max | min
   bool progress_bar = true;            // shown only when stdout is a terminal
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
@@ -61,17 +73,16 @@ struct TrainerOptions {
         .min(0);
     s.field("validate_every", validate_every, "steps between validations (0: every epoch)").min(0);
     s.field("threads", threads, "intra-op threads (0: LibTorch default = physical cores)").min(0);
-    s.field("nonfinite", nonfinite, "on a NaN/Inf loss: error | skip").choices({"error", "skip"});
+    s.field("nonfinite", nonfinite, "on a NaN/Inf loss: error | skip");
     s.field("max_consecutive_skips", max_consecutive_skips, "skipped batches in a row allowed")
         .min(0);
     s.field("seed", seed, "torch seed at a fresh start");
     s.field("best_metric", best_metric, "validation value selecting the `best` checkpoint");
-    s.field("best_mode", best_mode, "max | min").choices({"max", "min"});
+    s.field("best_mode", best_mode, "max | min");
     s.field("progress_bar", progress_bar, "progress bar on a terminal");
     s.section("optimizer", optimizer);
     s.section("schedule", schedule);
   }
-  void validate() const;  // throws hear::Error naming the bad option
 };
 
 struct StepResult {
