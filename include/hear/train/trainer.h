@@ -5,7 +5,7 @@
 //   -> gradient sync (hook; no-op for one process) -> clip -> AdamW step with lr(step)
 //   -> metrics / report -> validation + `best` -> periodic `last`
 //
-// Run directory (DESIGN.md): RUN_DIR/metrics.{jsonl,csv}, RUN_DIR/checkpoints/{last,best}/.
+// Run directory (docs/design.md): RUN_DIR/metrics.{jsonl,csv}, RUN_DIR/checkpoints/{last,best}/.
 // Resuming from RUN_DIR/checkpoints/last restores the model, AdamW state, step, loader position,
 // torch's CPU RNG, best metric and the stage's extra values, so an interrupted run continues
 // exactly: with 1 thread, 20 straight steps and 10 + resume + 10 give bitwise-equal weights.
