@@ -119,7 +119,7 @@ TEST(SpeechCommandsSplit, ReproducesLocalLists) {
       EXPECT_EQ(speech_commands_split(line), split) << list << ": " << line;
       ++checked;
     }
-    EXPECT_GT(checked, 100) << list;
+    EXPECT_GT(checked, 20) << list;  // the --small set lists 70 clips each
   }
 }
 
