@@ -26,7 +26,7 @@ if [ -z "$OUT" ]; then OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT; fi
 mkdir -p "$OUT"
 cd "$OUT"
 CLIPS=$((BATCH * STEPS))
-/usr/bin/python3 - "$SRC/scripts" "$SRC/tests/data/ssast_base_frame_checkpoint_keys.txt" "$CLIPS" <<'PY'
+/usr/bin/python3 - "$SRC/scripts" "$SRC/tests/golden/ssast_base_frame_checkpoint_keys.txt" "$CLIPS" <<'PY'
 import os, struct, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])

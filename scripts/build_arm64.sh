@@ -23,12 +23,12 @@ t0=$SECONDS
 scripts/make_arm64_sysroot.sh "$HEAR_ARM64_SYSROOT" >/dev/null
 echo "build_arm64: sysroot $HEAR_ARM64_SYSROOT ready ($((SECONDS - t0)) s)"
 
-# Only what hear-bench links: the io, audio, nn, models and bench folders of the library, no tests
-# (GoogleTest is not in the sysroot), no other programs.
+# Only what hear-bench links: `--target hear-bench` builds the library modules it uses (io, audio,
+# nn, models, bench), no tests (GoogleTest is not in the sysroot), no other programs.
 t0=$SECONDS
 cmake --no-warn-unused-cli -S . -B build/arm64 -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-linux-gnu.cmake" \
   -DHEAR_ARM64_SYSROOT="$HEAR_ARM64_SYSROOT" -DCMAKE_BUILD_TYPE=Release \
-  "-DHEAR_MODULES=io;audio;nn;models;bench" -DHEAR_TOOLS=bench -DHEAR_BUILD_TESTS=OFF >/dev/null
+  -DHEAR_TOOLS=bench -DHEAR_BUILD_TESTS=OFF >/dev/null
 cmake --build build/arm64 -j"$JOBS" --target hear-bench
 echo "build_arm64: build/arm64/bin/hear-bench built ($((SECONDS - t0)) s)"
 

@@ -19,10 +19,10 @@ cat "$WORK/data/train.tsv" "$WORK/data/unlabeled.tsv" > "$WORK/data/pretrain.tsv
 echo "== frontend on one clip =="
 "$BIN/hear-features" --kaldi "$WORK/data/audio/tone/tone_000.wav"
 
-echo "== stage 1a: teacher features (the tiny random SSAST of tests/data; the real SSAST-Base-Frame-400 checkpoint cannot be downloaded here) =="
+echo "== stage 1a: teacher features (the tiny random SSAST of tests/golden; the real SSAST-Base-Frame-400 checkpoint cannot be downloaded here) =="
 # The cache covers the training clips and the validation clips (stage 1 validates on the latter).
 cat "$WORK/data/pretrain.tsv" "$WORK/data/valid.tsv" > "$WORK/data/teacher.tsv"
-"$BIN/hear-teacher-cache" "$WORK/data/teacher.tsv" --teacher tests/data/ssast_tiny.safetensors \
+"$BIN/hear-teacher-cache" "$WORK/data/teacher.tsv" --teacher tests/golden/ssast_tiny.safetensors \
   --weights-prefix weights/ --tiny-config -o "$WORK/teacher_cache" --batch-size 8
 
 echo "== stage 1b: tokenizer (tiny), distilled from the cached teacher features =="

@@ -12,7 +12,7 @@
 namespace hear::test {
 
 std::filesystem::path data_path(const std::string& name) {
-  return std::filesystem::path(HEAR_TEST_DATA_DIR) / name;
+  return std::filesystem::path(HEAR_GOLDEN_DIR) / name;
 }
 
 TempDir::TempDir() {

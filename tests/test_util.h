@@ -11,7 +11,7 @@
 
 namespace hear::test {
 
-// tests/data/<name>
+// tests/golden/<name> (golden vectors, described in tests/golden/README.md)
 std::filesystem::path data_path(const std::string& name);
 
 // A fresh directory under the system temp dir, removed with everything in it on destruction.

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "hear/bench/inference_bench.h"
@@ -11,10 +13,26 @@
 #include "hear/io/file_util.h"
 #include "tool_common.h"
 
+namespace {
+
+// scripts/reference_rtf.py: $HEAR_SOURCE_DIR/scripts/ when that is set (a source checkout), else
+// ../share/hear/scripts/ next to this program (installed, and mirrored in the build tree).
+std::string default_reference_script() {
+  if (const char* src = std::getenv("HEAR_SOURCE_DIR"); src && *src) {
+    return (std::filesystem::path(src) / "scripts" / "reference_rtf.py").string();
+  }
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (exe.parent_path().parent_path() / "share/hear/scripts/reference_rtf.py").string();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   return hear::tools::run_tool("hear-bench", [&]() -> int {
     CLI::App app{"HEAR efficiency benchmark: parameters, MACs/GFLOPs and real-time factor"};
     std::string config_path, json_path, sweep_text, reference_path;
+    std::string reference_script = default_reference_script();
     std::vector<std::string> overrides;
     double seconds = 10.0;
     int threads = 1, warmup = 3, runs = 10;
@@ -37,6 +55,10 @@ int main(int argc, char** argv) {
                  "skip the cross-check of the MACs against the products a forward executes");
     app.add_option("--compare-reference", reference_path,
                    "a checkout of the official HEAR code: time it with scripts/reference_rtf.py");
+    app.add_option("--reference-script", reference_script,
+                   "reference_rtf.py for --compare-reference (default: $HEAR_SOURCE_DIR/scripts/, "
+                   "else ../share/hear/scripts/ beside the program)")
+        ->capture_default_str();
     HEAR_PARSE(app, argc, argv);
 
     at::set_num_threads(threads);
@@ -62,7 +84,7 @@ int main(int argc, char** argv) {
     auto out = nlohmann::json::parse(report.json);
 
     if (!reference_path.empty()) {
-      const std::string script = std::string(HEAR_SOURCE_DIR) + "/scripts/reference_rtf.py";
+      const std::string& script = reference_script;
       const std::string cmd = "/usr/bin/python3 '" + script + "' --repo '" + reference_path +
                               "' --seconds " + std::to_string(lengths.front()) + " --threads " +
                               std::to_string(threads) + " --runs " + std::to_string(runs);

@@ -2,7 +2,7 @@
 // stores its features (float16, sharded safetensors + index) for stage 1 to read instead of running
 // it. Examples:
 //   hear-teacher-cache data/train.tsv --teacher ssast_base_frame_400.safetensors -o cache/ssast
-//   hear-teacher-cache m.tsv --teacher tests/data/ssast_tiny.safetensors
+//   hear-teacher-cache m.tsv --teacher tests/golden/ssast_tiny.safetensors
 //       --weights-prefix weights/ --tiny-config -o /tmp/cache
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>

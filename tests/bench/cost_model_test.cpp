@@ -37,7 +37,7 @@ TEST(CostModel, WindowsFollowTheReferenceRule) {
   EXPECT_EQ(clip_geometry(176000, fe, am).windows, 2);
 }
 
-// The reference's analytic count for 10 s (hear-reference.md §10), term by term.
+// The reference's analytic count for 10 s (docs/reference-notes.md §10), term by term.
 TEST(CostModel, TenSecondsMatchesTheReferenceCount) {
   const auto c = count_hear_classifier(paper_options(), 160000);
   // Acoustic: conv 500·384·256 + 2 windows·300 tokens·6 layers·(4·384² + 2·384·1536)

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -99,10 +100,14 @@ TEST(SpeechCommandsSplit, MatchesPythonHashlib) {
   }
 }
 
-// The local synthetic set was generated to agree with the rule; so does the real one.
+// The local set's lists (scripts/data/build_kws_local.py, made with Python's hashlib) agree with
+// the C++ rule; so do the real ones. HEAR_KWS_ROOT names a speech_commands_v0.0X folder:
+// tests/scripts/datasets_small_test.sh runs this test on the small set it builds; skipped without.
 TEST(SpeechCommandsSplit, ReproducesLocalLists) {
-  const fs::path root = fs::path(HEAR_SOURCE_DIR) / "data/kws-local/speech_commands_v0.02";
-  if (!fs::exists(root / "validation_list.txt")) GTEST_SKIP() << "no " << root;
+  const char* env = std::getenv("HEAR_KWS_ROOT");
+  if (env == nullptr || *env == '\0') GTEST_SKIP() << "HEAR_KWS_ROOT not set";
+  const fs::path root = env;
+  ASSERT_TRUE(fs::exists(root / "validation_list.txt")) << "no lists in " << root;
   for (const auto& [list, split] :
        {std::pair<const char*, const char*>{"validation_list.txt", "validation"},
         {"testing_list.txt", "testing"}}) {
@@ -114,7 +119,7 @@ TEST(SpeechCommandsSplit, ReproducesLocalLists) {
       EXPECT_EQ(speech_commands_split(line), split) << list << ": " << line;
       ++checked;
     }
-    EXPECT_GT(checked, 100) << list;
+    EXPECT_GT(checked, 20) << list;  // the --small set lists 70 clips each
   }
 }
 

@@ -1,4 +1,4 @@
-// Parity of the downstream HEAR model with the reference (tests/data/hear_tiny.safetensors):
+// Parity of the downstream HEAR model with the reference (tests/golden/hear_tiny.safetensors):
 // acoustic (two sliding windows for clip0), mixture, task and logits, in eval mode.
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-// Parity of stage 2 (masked audio modeling) with the reference (tests/data/mam_tiny.safetensors):
+// Parity of stage 2 (masked audio modeling) with the reference (tests/golden/mam_tiny.safetensors):
 // labels from the frozen tokenizer, logits and loss with the reference's mask injected. The
 // golden file has only the waveform, so the log-mel comes from model_testing::reference_log_mel,
 // itself checked against hear_tiny's golden log-mel.

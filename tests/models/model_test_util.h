@@ -63,7 +63,7 @@ inline TokenizerOptions tokenizer_options_from(const nlohmann::json& j) {
   return o;
 }
 
-// The reference frontend's normalized log-mel (reference §1) for one unpadded clip:
+// The reference frontend's normalized log-mel (docs/reference-notes.md §1) for one unpadded clip:
 // (S,) -> (128, S / 160 + 1). Restated here with plain torch ops (rfft of reflect-padded
 // frames, periodic Hann(400) centred in 1024, HTK mel without norm, z-norm with biased std).
 inline at::Tensor reference_log_mel(const at::Tensor& waveform) {

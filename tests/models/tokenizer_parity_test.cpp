@@ -1,5 +1,5 @@
 // Parity of stage 1 (tokenizer, Gumbel quantizer, decoder, losses) with the reference
-// (tests/data/tokenizer_tiny.safetensors), with the reference's Gumbel codes injected.
+// (tests/golden/tokenizer_tiny.safetensors), with the reference's Gumbel codes injected.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

@@ -4,10 +4,9 @@
 # model's max_length) and the MACs one forward executes identical to the host build's,
 # architecture aarch64, emulation reported.
 # Exit 77 (ctest: skipped) when there is no arm64 build, sysroot or qemu. ctest label: arm64.
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$(dirname "$0")/lib.sh"
 ARM="${HEAR_ARM64_BIN:-$SRC/build/arm64/bin/hear-bench}"
-X86="${HEAR_BIN:-$SRC/build/release/bin}/hear-bench"
+X86="$BIN/hear-bench"
 [[ -x "$ARM" ]] || { echo "SKIP: no arm64 build at $ARM (scripts/build_arm64.sh)"; exit 77; }
 # 1 s: with the executed-MAC count (one forward under qemu, counted by the aten op observer);
 # longer clips: the analytic count only (a 60 s forward takes minutes under emulation).

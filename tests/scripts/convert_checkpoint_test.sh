@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # convert_reference_checkpoint.py: .pth -> safetensors -> .pth keeps names, dtypes and values;
 # prefixes and filters behave; bad input is a clear error with a non-zero exit.
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$(dirname "$0")/lib.sh"
 CONV="$SRC/scripts/convert_reference_checkpoint.py"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-cd "$T"
 /usr/bin/python3 - <<'PY'
 import collections, torch
 torch.manual_seed(0)
@@ -37,13 +34,9 @@ assert keys == ["contextual_encoder.layers.0.self_attn.query_bias1", "feature_ex
 assert len(h["__metadata__"]["source_sha256"]) == 64
 print("round trip ok")
 PY
-# Bad input: not a checkpoint, missing file.
+# Bad input: not a checkpoint (named, nothing written), missing file.
 echo "not a pickle" > bad.pth
-if /usr/bin/python3 "$CONV" to-safetensors bad.pth x.safetensors 2> err.txt; then
-  echo "FAIL: accepted a garbage file"; exit 1
-fi
-grep -q "bad.pth" err.txt || { echo "FAIL: error does not name the file"; cat err.txt; exit 1; }
-[ ! -e x.safetensors ] || { echo "FAIL: left an output behind"; exit 1; }
-if /usr/bin/python3 "$CONV" to-safetensors missing.pth x.safetensors 2> err.txt; then exit 1; fi
-grep -q "missing.pth" err.txt
+expect_error "bad.pth" py "$CONV" to-safetensors bad.pth x.safetensors
+[ ! -e x.safetensors ] || fail "left an output behind"
+expect_error "missing.pth" py "$CONV" to-safetensors missing.pth x.safetensors
 echo "convert_checkpoint_test: all checks passed"

@@ -2,11 +2,8 @@
 # convert_ssast_checkpoint.py: an SSAST-style .pth (the official key layout and dtypes, tiny
 # shapes) -> safetensors keeps every name (module. included), order, dtype and value;
 # --teacher-only drops exactly the pre-training heads; Patch models and bad files are clear errors.
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$(dirname "$0")/lib.sh"
 CONV="$SRC/scripts/convert_ssast_checkpoint.py"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-cd "$T"
 /usr/bin/python3 - <<'PY'
 import collections, torch
 torch.manual_seed(0)
@@ -77,20 +74,14 @@ assert meta["teacher_only"] == "true"
 print("round trip ok")
 PY
 # A Patch (16x16) model cannot be HEAR's teacher: refused (naming the file), unless --force.
-if /usr/bin/python3 "$CONV" patch.pth p.safetensors 2> err.txt; then
-  echo "FAIL: accepted a Patch model"; exit 1
-fi
-grep -q "patch.pth" err.txt && grep -q "not an SSAST Frame model" err.txt || { cat err.txt; exit 1; }
-[ ! -e p.safetensors ] || { echo "FAIL: left an output behind"; exit 1; }
+expect_error "not an SSAST Frame model" py "$CONV" patch.pth p.safetensors
+grep -q "patch.pth" err.txt || fail "error does not name the file: $(cat err.txt)"
+[ ! -e p.safetensors ] || fail "left an output behind"
 /usr/bin/python3 "$CONV" patch.pth p.safetensors --force 2> warn.txt
 grep -q "warning" warn.txt && [ -s p.safetensors ]
-# Bad input: not a checkpoint, missing file.
+# Bad input: not a checkpoint (named, nothing written), missing file.
 echo "not a pickle" > bad.pth
-if /usr/bin/python3 "$CONV" bad.pth x.safetensors 2> err.txt; then
-  echo "FAIL: accepted a garbage file"; exit 1
-fi
-grep -q "bad.pth" err.txt || { echo "FAIL: error does not name the file"; cat err.txt; exit 1; }
-[ ! -e x.safetensors ] || { echo "FAIL: left an output behind"; exit 1; }
-if /usr/bin/python3 "$CONV" missing.pth x.safetensors 2> err.txt; then exit 1; fi
-grep -q "missing.pth" err.txt
+expect_error "bad.pth" py "$CONV" bad.pth x.safetensors
+[ ! -e x.safetensors ] || fail "left an output behind"
+expect_error "missing.pth" py "$CONV" missing.pth x.safetensors
 echo "convert_ssast_test: all checks passed"

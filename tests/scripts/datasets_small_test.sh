@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The local benchmark set builders' --small modes (real recordings from Debian packages, fetched
 # with apt-get download + dpkg-deb -x; scripts/data/check_small_builds.sh checks their layouts),
-# then the C++ dataset readers on what they built: hear-finetune (tiny model, 1 epoch) reads each
+# then the C++ on what they built: the Speech Commands split rule against the lists (a gtest run
+# on the kws set), and the dataset readers: hear-finetune (tiny model, 1 epoch) reads each
 # set through data.format and scores exactly the builders' test splits. Exit 77 (skipped) when the
 # builders' tools are missing (scripts/setup_data.sh installs them).
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-BIN="${HEAR_BIN:-$SRC/build/release/bin}"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 set +e
 HEAR_SMALL_OUT="$T/data" bash "$SRC/scripts/data/check_small_builds.sh"
 rc=$?
 set -e
 [ $rc -eq 0 ] || exit $rc
-cd "$T"
+# The C++ Speech Commands split rule reproduces the lists the builder made with Python's hashlib
+# (the gtest SpeechCommandsSplit.ReproducesLocalLists, which skips without HEAR_KWS_ROOT).
+HEAR_KWS_ROOT="$T/data/kws-local/speech_commands_v0.02" \
+  "${HEAR_BUILD_DIR:-$SRC/build/release}/tests/hear_tests" \
+  --gtest_filter=SpeechCommandsSplit.ReproducesLocalLists > split.log 2>&1 ||
+  { cat split.log; fail "split rule"; }
+grep -q "SKIPPED" split.log && { cat split.log; fail "split rule test skipped"; }
+grep -q "PASSED.* 1 test" split.log || { cat split.log; fail "split rule test did not run"; }
 tune() {  # tune NAME OVERRIDES...: one tiny epoch from scratch
   local name=$1
   shift

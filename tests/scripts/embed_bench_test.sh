@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
 # hear-embed and hear-bench end to end: outputs readable by numpy, bad files reported and skipped
 # with a non-zero exit, MACs of the paper configuration, JSON output.
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-BIN="${HEAR_BIN:-$SRC/build/release/bin}"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-cd "$T"
+source "$(dirname "$0")/lib.sh"
 
 # Weights: the golden tiny model's `weights/*` with the prefix removed.
 /usr/bin/python3 - "$SRC" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1] + "/scripts")
 import convert_reference_checkpoint as c
-t, _ = c.read_safetensors(sys.argv[1] + "/tests/data/hear_tiny.safetensors")
+t, _ = c.read_safetensors(sys.argv[1] + "/tests/golden/hear_tiny.safetensors")
 w = {k[len("weights/"):]: v for k, v in t.items() if k.startswith("weights/")}
 c.write_safetensors("tiny.safetensors", w, {})
 ac = {k[len("acoustic_model."):]: v for k, v in w.items() if k.startswith("acoustic_model.")}
@@ -52,8 +48,8 @@ assert np.abs(a-b).max() < 1e-5, np.abs(a-b).max()"
 /usr/bin/python3 -c "
 import numpy as np
 s=np.load('ac/short.scene.npy'); assert s.shape==(96,), s.shape"
-if "$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" -w acoustic.safetensors -o x --output logits short.wav 2> err.txt; then exit 1; fi
-grep -q "task_model" err.txt
+expect_error "task_model" "$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" \
+  -w acoustic.safetensors -o x --output logits short.wav
 
 # hear-bench: paper configuration, 10 s: 9,573,504,768 MACs; JSON to stdout.
 "$BIN/hear-bench" --no-timing --json - > bench.json
@@ -71,6 +67,5 @@ grep -q "RTF" table.txt
 /usr/bin/python3 -c "
 import json; t=json.load(open('timing.json'))['lengths'][0]['timing']
 assert t['total']['rtf'] > 0 and len(t['total']['runs']) == 2"
-if "$BIN/hear-bench" --sweep 1,abc 2> err.txt; then exit 1; fi
-grep -q "abc" err.txt
+expect_error "abc" "$BIN/hear-bench" --sweep 1,abc
 echo "embed_bench_test: all checks passed"

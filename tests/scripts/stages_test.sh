@@ -3,13 +3,7 @@
 # stage 3 in its four settings, losses fall, tau follows its schedule, a run killed with SIGKILL
 # resumes from `last`, transfer leaves the acoustic model bitwise unchanged, no_spectrum has no
 # gate, bad configs and manifests are clear errors.
-set -euo pipefail
-SRC="${HEAR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-BIN="${HEAR_BIN:-$SRC/build/release/bin}"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-cd "$T"
-py() { /usr/bin/python3 "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 py "$SRC/scripts/make_synthetic_dataset.py" data --per-class 15 --max-seconds 4 --unlabeled 16 --seed 1
 cat data/train.tsv data/unlabeled.tsv > data/pretrain.tsv
@@ -95,11 +89,6 @@ grep -q "test accuracy" resumed.log || fail "resumed run did not finish"
 echo "resumed from step $step"
 
 echo "== bad input =="
-expect_error() {  # expect_error PATTERN command...
-  local pattern=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "accepted: $*"; fi
-  grep -q -- "$pattern" err.txt || fail "error for '$*' lacks '$pattern': $(cat err.txt)"
-}
 expect_error "train.optimizer.lrr" ft run_dir=bad1 setting=scratch train.optimizer.lrr=1
 expect_error "setting" ft run_dir=bad2 setting=frozen
 printf 'missing.wav\t16000\ttone\n' > data/missing.tsv

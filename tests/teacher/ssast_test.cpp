@@ -1,6 +1,6 @@
-// The SSAST Frame teacher: parity with the official code (tests/data/ssast_tiny.safetensors, made
+// The SSAST Frame teacher: parity with the official code (tests/golden/ssast_tiny.safetensors, made
 // with timm 0.4.5 + SSAST's ASTModel + HEAR's src/ssast.py), the official checkpoint's key layout
-// (tests/data/ssast_base_frame_checkpoint_keys.txt), loading rules and the input recipe.
+// (tests/golden/ssast_base_frame_checkpoint_keys.txt), loading rules and the input recipe.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -270,7 +270,7 @@ TEST(SsastCheckpoint, ConvertedOfficialPthLoads) {
 import collections, sys, torch
 sys.path.insert(0, sys.argv[1] + "/scripts")
 from convert_reference_checkpoint import read_safetensors
-golden, _ = read_safetensors(sys.argv[1] + "/tests/data/ssast_tiny.safetensors")
+golden, _ = read_safetensors(sys.argv[1] + "/tests/golden/ssast_tiny.safetensors")
 sd = collections.OrderedDict()
 sd["module.p_input_fdim"] = torch.nn.Parameter(torch.tensor(128), requires_grad=False).data
 sd["module.p_input_tdim"] = torch.tensor(1024)

@@ -1,6 +1,6 @@
 #pragma once
-// The HEAR frontend (reference §1): normalized log-mel (128 x T) and normalized log-power
-// (513 x T), T = floor(S / 160) + 1.
+// The HEAR frontend (docs/reference-notes.md §1): normalized log-mel (128 x T) and normalized
+// log-power (513 x T), T = floor(S / 160) + 1.
 //
 // Unlike the reference, the per-clip statistics (DC mean, z-norm mean/std) use only each clip's
 // valid samples/frames, so a clip's features are identical alone or padded inside a batch.

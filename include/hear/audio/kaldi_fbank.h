@@ -1,5 +1,5 @@
 #pragma once
-// Kaldi-compatible log-mel filterbank, the SSAST teacher's frontend (reference §5):
+// Kaldi-compatible log-mel filterbank, the SSAST teacher's frontend (docs/reference-notes.md §5):
 // htk_compat, 128 bins, Hanning (symmetric Hann) window, dither 0, snip_edges, pre-emphasis 0.97,
 // per-frame DC removal, 25 ms / 10 ms framing, FFT 512, low 20 Hz, high Nyquist, power spectrum,
 // log(max(x, float epsilon)), no energy term. Matches torchaudio.compliance.kaldi.fbank.

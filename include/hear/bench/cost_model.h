@@ -36,7 +36,8 @@ struct ClipGeometry {
   int64_t window_tokens = 0;  // tokens per window (max_length, or patches when 1 window)
 };
 
-// The windows the acoustic model runs for one clip of `patches` patches (reference §7a rule).
+// The windows the acoustic model runs for one clip of `patches` patches (docs/reference-notes.md
+// §7a rule).
 ClipGeometry clip_geometry(int64_t samples, const audio::FrontendOptions& frontend,
                            const models::AcousticModelOptions& acoustic);
 

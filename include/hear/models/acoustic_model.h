@@ -1,6 +1,6 @@
 #pragma once
-// The acoustic model (reference §2, §3, §7a): PatchEmbedding (`feature_extractor.*`) and a
-// relative-position ContextualEncoder (`contextual_encoder.layers.{n}.*`). Inputs longer than
+// The acoustic model (docs/reference-notes.md §2, §3, §7a): PatchEmbedding (`feature_extractor.*`)
+// and a relative-position ContextualEncoder (`contextual_encoder.layers.{n}.*`). Inputs longer than
 // max_length patches run as overlapping windows (max_length long, stride max_length - overlap)
 // batched through the encoder, merged by a normalized cosine cross-fade. A window is used for a
 // clip only when the clip reaches past the previous window's end, so a clip's output does not

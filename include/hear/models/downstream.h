@@ -1,5 +1,5 @@
 #pragma once
-// The downstream blocks after the acoustic model (reference §7b-§7d):
+// The downstream blocks after the acoustic model (docs/reference-notes.md §7b-§7d):
 //   SpectrogramGate  (`spectrogram_mixture.*`): g = sigmoid(gate_linear(h)),
 //                    s = GELU(layer_norm(spectrum_linear(S_t) * g)), out = mixture([h, s]),
 //                    S_t = the log-power frames 2t, 2t+1 flattened bin-major (2·bins values)

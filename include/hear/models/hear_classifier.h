@@ -1,5 +1,5 @@
 #pragma once
-// The downstream HEAR model (reference §0, §7): frontend features -> AcousticModel
+// The downstream HEAR model (docs/reference-notes.md §0, §7): frontend features -> AcousticModel
 // (`acoustic_model.*`) -> SpectrogramGate (`spectrogram_mixture.*`) -> TaskModel
 // (`task_model.*`) -> ClassifierHead (`decoder.*`) -> logits. Key names are the reference HEAR
 // state_dict's, less the frontend's `preprocessor.*` buffers.

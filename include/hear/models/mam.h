@@ -1,5 +1,5 @@
 #pragma once
-// Stage 2, masked audio modeling (reference §6). MamModel mirrors the reference
+// Stage 2, masked audio modeling (docs/reference-notes.md §6). MamModel mirrors the reference
 // PretrainFramework's keys: `tokenizer.*` (frozen, always eval: its argmax codes are the labels),
 // `encoder.*` (the AcousticModel being trained) and `out_linear.*` (MamHead). Masking zeroes the
 // post-conv, post-ReLU patch embeddings; the encoder then runs without a sliding window, so

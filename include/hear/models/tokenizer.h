@@ -1,5 +1,5 @@
 #pragma once
-// Stage 1, the acoustic tokenizer (reference §4):
+// Stage 1, the acoustic tokenizer (docs/reference-notes.md §4):
 //   Tokenizer          `encoder.*` (patch conv + relative Transformer, no sliding window) and
 //                      `linear.*` -> codebook logits (B, P, V)
 //   GumbelQuantizer    `vector_quantizer.*` (hear/models/gumbel_quantizer.h)

@@ -1,7 +1,7 @@
 #pragma once
-// Patch splitting (reference §2): Conv1d(n_mels -> hidden, kernel 2, stride 2) + ReLU over time.
-// One patch = 2 frames; a trailing odd frame is dropped; lengths become frames / 2 (floor).
-// Key names: conv.weight (hidden, n_mels, 2), conv.bias (hidden).
+// Patch splitting (docs/reference-notes.md §2): Conv1d(n_mels -> hidden, kernel 2, stride 2) + ReLU
+// over time. One patch = 2 frames; a trailing odd frame is dropped; lengths become frames / 2
+// (floor). Key names: conv.weight (hidden, n_mels, 2), conv.bias (hidden).
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>

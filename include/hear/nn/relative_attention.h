@@ -1,6 +1,6 @@
 #pragma once
 // Multi-head self-attention with Shaw-style relative positions on keys and values plus
-// Transformer-XL-style content/position query biases (reference §3):
+// Transformer-XL-style content/position query biases (docs/reference-notes.md §3):
 //
 //   s_ij  = [ (q_i + u_h)·k_j + (q_i + v_h)·E_K[j - i + L] ] / sqrt(d)
 //   p_ij  = dropout(softmax_j(s_ij with padded keys set to finfo(float).min))

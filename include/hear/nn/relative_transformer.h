@@ -1,5 +1,5 @@
 #pragma once
-// The reference's relative-position Transformer stack (reference §3):
+// The reference's relative-position Transformer stack (docs/reference-notes.md §3):
 //   layer:  x += MHSA(LN1(x));  x += FFN(LN2(x))       (pre-LN)
 //   FFN:    LN -> Linear(H, I) -> SiLU -> Dropout -> Linear(I, H) -> Dropout
 // (two consecutive LayerNorms precede the FFN, as in the reference). No final LayerNorm.

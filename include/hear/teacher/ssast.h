@@ -1,6 +1,6 @@
 #pragma once
-// The SSAST "Frame" teacher of stage 1 (reference §5; facts in shared/golden/ssast/README.md):
-// a DeiT-distilled ViT over frame patches of a Kaldi fbank.
+// The SSAST "Frame" teacher of stage 1 (docs/reference-notes.md §5; facts in
+// tests/golden/README.md): a DeiT-distilled ViT over frame patches of a Kaldi fbank.
 //
 //   waveform (S,) -> teacher_input: subtract the clip mean (float32), Kaldi fbank (T', 128),
 //     zero rows up to 1024 frames, THEN (x + 4.2677393) / (2 * 4.5689974) (padded rows =
@@ -15,13 +15,13 @@
 // `v.blocks.0.attn.qkv.weight`, ...), so SSAST-Base-Frame-400 converted with
 // scripts/convert_ssast_checkpoint.py loads as it is.
 //
-// Alignment with HEAR (reference §5): teacher patch t (Kaldi frames 2t, 2t+1) is paired with HEAR
-// patch t (torchaudio frames 2t, 2t+1), the two sequences cropped to the shorter one. The framings
-// are offset by 200 samples: Kaldi frame k covers samples [160k, 160k + 400) and is centred at
-// 160k + 200, while HEAR's centred torchaudio frame k is centred at 160k. Kaldi also yields 2-3
-// fewer frames (6 s: 598 vs 601), so the reference's last HEAR patch or two is paired with teacher
-// patches made partly or wholly of padding frames; reproducing the reference means using teacher
-// rows 0 .. P-1 for HEAR's P patches whatever valid_patches says.
+// Alignment with HEAR (docs/reference-notes.md §5): teacher patch t (Kaldi frames 2t, 2t+1) is
+// paired with HEAR patch t (torchaudio frames 2t, 2t+1), the two sequences cropped to the shorter
+// one. The framings are offset by 200 samples: Kaldi frame k covers samples [160k, 160k + 400) and
+// is centred at 160k + 200, while HEAR's centred torchaudio frame k is centred at 160k. Kaldi also
+// yields 2-3 fewer frames (6 s: 598 vs 601), so the reference's last HEAR patch or two is paired
+// with teacher patches made partly or wholly of padding frames; reproducing the reference means
+// using teacher rows 0 .. P-1 for HEAR's P patches whatever valid_patches says.
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
