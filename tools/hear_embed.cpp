@@ -33,10 +33,10 @@ int main(int argc, char** argv) {
 
     hear::models::HearClassifierOptions options;
     options.decoder.num_classes = 1;  // an acoustic model alone needs no head size
-    hear::io::load_config_into(options,
-                               config_path.empty() ? std::nullopt
-                                                   : std::optional<std::filesystem::path>(config_path),
-                               overrides);
+    hear::io::load_config_into(
+        options,
+        config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path),
+        overrides);
     const auto kind = hear::inference::parse_embedding_kind(output);
     hear::inference::Embedder embedder(options, weights_path);
     if (!embedder.has_task_model() && (kind == hear::inference::EmbeddingKind::kTask ||
@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     if (!result.failed.empty()) {
       std::string names;
       for (const auto& f : result.failed) names += (names.empty() ? "" : ", ") + f;
-      std::fprintf(stderr, "hear-embed: error: %zu of %zu files failed: %s (listed in index.json)\n",
+      std::fprintf(stderr,
+                   "hear-embed: error: %zu of %zu files failed: %s (listed in index.json)\n",
                    result.failed.size(), inputs.size(), names.c_str());
       return 1;
     }

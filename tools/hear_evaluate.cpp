@@ -20,8 +20,7 @@ int main(int argc, char** argv) {
     at::set_num_threads(threads);
     auto run = hear::stages::load_finetuned(run_dir, checkpoint);
     const auto entries = hear::stages::read_manifest_for(manifest, "--manifest");
-    const auto ev =
-        hear::stages::evaluate(run.model, entries, run.labels, run.config.data.loader);
+    const auto ev = hear::stages::evaluate(run.model, entries, run.labels, run.config.data.loader);
     const std::filesystem::path out = out_dir.empty() ? run_dir : out_dir;
     hear::stages::write_evaluation(out, "evaluation", ev, "checkpoint " + run.checkpoint.string());
     std::printf("accuracy %.4f on %lld clips (checkpoint %s); details in %s\n", ev.accuracy,

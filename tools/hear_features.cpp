@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
       const auto wave = hear::audio::load_audio(input, opts);
       const auto f = frontend(wave);
       std::printf("%s: %lld samples (%.3f s at 16 kHz) -> log_mel %s, log_power %s, %lld frames\n",
-                  input.c_str(), static_cast<long long>(wave.size(0)), wave.size(0) / 16000.0,
+                  input.c_str(), static_cast<long long>(wave.size(0)),
+                  static_cast<double>(wave.size(0)) / hear::audio::kSampleRate,
                   c10::str(f.log_mel.sizes()).c_str(), c10::str(f.log_power.sizes()).c_str(),
                   static_cast<long long>(f.lengths[0].item<int64_t>()));
       at::Tensor fbank;

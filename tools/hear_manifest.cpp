@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "hear/audio/audio_file.h"
 #include "hear/data/manifest.h"
 #include "hear/data/segmenter.h"
 #include "tool_common.h"
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
     int64_t total = 0, kept = 0;
     for (const auto& e : entries) total += e.num_samples;
     for (const auto& s : segments.segments) kept += s.length;
-    const double sr = hear::data::kManifestSampleRate;
+    const double sr = hear::audio::kSampleRate;
     std::printf("%s: %zu files, %.1f s (%.4f hours)\n", out.c_str(), entries.size(), total / sr,
                 total / sr / 3600.0);
     std::printf(

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hear/audio/audio_file.h"
 #include "hear/data/manifest.h"
 #include "hear/data/segmenter.h"
 #include "hear/io/config.h"
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
     };
     const auto summary =
         hear::teacher::write_teacher_cache(*teacher, identity, segments, out_dir, wo, overwrite);
-    const double hours = summary.total_samples / 16000.0 / 3600.0;
+    const double hours =
+        static_cast<double>(summary.total_samples) / hear::audio::kSampleRate / 3600.0;
     std::printf(
         "teacher cache %s: %lld segments, %.4f hours of audio, %lld shards, %.2f s "
         "(%.3f s per segment, real-time factor %.4f, %d threads)\n",

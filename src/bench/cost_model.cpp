@@ -40,8 +40,8 @@ ClipGeometry clip_geometry(int64_t samples, const audio::FrontendOptions& fronte
                 " samples");
   ClipGeometry g;
   g.samples = samples;
-  g.frames = samples / frontend.hop_length + 1;
-  g.patches = g.frames / 2;
+  g.frames = audio::frame_count(samples, frontend);
+  g.patches = audio::patch_count(samples, frontend);
   const int64_t L = acoustic.max_length;
   const int64_t stride = L - acoustic.overlap;
   if (g.patches <= L || !acoustic.sliding_window) {
@@ -111,7 +111,7 @@ HearCost count_hear_classifier(const models::HearClassifierOptions& options, int
 
 int64_t count_tokenizer_macs(const models::TokenizerOptions& options, int64_t samples,
                              const audio::FrontendOptions& frontend) {
-  const int64_t P = (samples / frontend.hop_length + 1) / 2;
+  const int64_t P = audio::patch_count(samples, frontend);
   if (P > options.max_length) {
     throw Error("cost model: the tokenizer takes at most " + std::to_string(options.max_length) +
                 " patches, got " + std::to_string(P));

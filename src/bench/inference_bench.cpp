@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "hear/audio/audio_file.h"
 #include "hear/bench/cost_model.h"
 #include "hear/bench/machine.h"
 #include "hear/bench/stage_timing.h"
@@ -73,11 +74,10 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
                     {"emulated", m.emulated}};
   {
     appendf(text, "machine   %s (%s, %d logical CPUs)\n", m.cpu_model.c_str(),
-                m.architecture.c_str(), m.logical_cpus);
+            m.architecture.c_str(), m.logical_cpus);
     appendf(text, "simd      %s\n", simd.empty() ? "(none detected)" : simd.c_str());
     appendf(text, "threads   %d intra-op\nlibtorch  %s, %s build\nbackends  %s\n",
-                at::get_num_threads(), m.torch_version.c_str(), m.build_type.c_str(),
-                m.blas.c_str());
+            at::get_num_threads(), m.torch_version.c_str(), m.build_type.c_str(), m.blas.c_str());
     if (m.emulated) appendf(text, "WARNING   %s\n", m.emulation_note.c_str());
     appendf(text, "\n");
   }
@@ -112,7 +112,7 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
   // ---- MACs and timing per length
   out["lengths"] = nlohmann::json::array();
   for (double len : lengths) {
-    const int64_t samples = static_cast<int64_t>(std::llround(len * 16000));
+    const int64_t samples = static_cast<int64_t>(std::llround(len * audio::kSampleRate));
     std::string note;
     const auto run_options = options_for_clip(options, samples, &note);
     const auto cost = count_hear_classifier(run_options, samples);
@@ -127,18 +127,18 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
     for (const auto& mod : cost.modules) row["macs"][mod.name] = mod.macs;
     {
       appendf(text, "clip %.6g s: %lld patches, %lld acoustic window(s)%s%s\n", len,
-                  static_cast<long long>(cost.geometry.patches),
-                  static_cast<long long>(cost.geometry.windows), note.empty() ? "" : "; ",
-                  note.c_str());
+              static_cast<long long>(cost.geometry.patches),
+              static_cast<long long>(cost.geometry.windows), note.empty() ? "" : "; ",
+              note.c_str());
       appendf(text, "  %-22s %12s %12s\n", "module", "GMACs", "GFLOPs");
       for (const auto& mod : cost.modules) {
         appendf(text, "  %-22s %12.4f %12.4f\n", mod.name.c_str(), mod.macs / 1e9,
-                    2 * mod.macs / 1e9);
+                2 * mod.macs / 1e9);
       }
       appendf(text, "  %-22s %12.4f %12.4f   (paper: \"9.47 GFLOPs\" for 10 s = a MAC count)\n",
-                  "total", cost.total_macs / 1e9, 2 * cost.total_macs / 1e9);
+              "total", cost.total_macs / 1e9, 2 * cost.total_macs / 1e9);
       appendf(text, "  %-22s %12.4f %12.4f   (estimate, not in the total)\n", "frontend",
-                  cost.frontend.macs / 1e9, 2 * cost.frontend.macs / 1e9);
+              cost.frontend.macs / 1e9, 2 * cost.frontend.macs / 1e9);
     }
     auto timed_model = model;
     if (!note.empty() && (!no_timing || !no_executed)) {
@@ -155,11 +155,11 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
       row["executed_minus_analytic"] = executed - cost.total_macs;
       row["executed_check"] = agrees ? "agrees" : "MISMATCH";
       {
-        appendf(text, 
-            "  %-22s %12.4f %12.4f   (products executed by one forward; %s: %+.4f G = "
-            "2·windows·layers·T(T-1)·hidden, the fast attention's 2T-1 offsets)\n",
-            "executed", executed / 1e9, 2 * executed / 1e9, agrees ? "agrees" : "MISMATCH",
-            (executed - cost.total_macs) / 1e9);
+        appendf(text,
+                "  %-22s %12.4f %12.4f   (products executed by one forward; %s: %+.4f G = "
+                "2·windows·layers·T(T-1)·hidden, the fast attention's 2T-1 offsets)\n",
+                "executed", executed / 1e9, 2 * executed / 1e9, agrees ? "agrees" : "MISMATCH",
+                (executed - cost.total_macs) / 1e9);
       }
     }
     if (!no_timing) {
@@ -170,7 +170,7 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
       nlohmann::json timing;
       {
         appendf(text, "  %-22s %10s %10s %10s %10s   (%d runs after %d warm-up)\n", "stage",
-                    "median ms", "p90 ms", "RTF", "RTF p90", r, w);
+                "median ms", "p90 ms", "RTF", "RTF p90", r, w);
       }
       for (const char* stage : {"frontend", "acoustic_model", "spectrogram_mixture", "task_model",
                                 "decoder", "total"}) {
@@ -183,7 +183,7 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
                          {"runs", s.seconds}};
         {
           appendf(text, "  %-22s %10.2f %10.2f %10.4f %10.4f\n", stage, s.median * 1e3, s.p90 * 1e3,
-                      s.median / len, s.p90 / len);
+                  s.median / len, s.p90 / len);
         }
       }
       if (m.emulated) timing["warning"] = m.emulation_note;

@@ -1,5 +1,7 @@
 #include "hear/bench/machine.h"
 
+#include "hear/util/strings.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <sys/utsname.h>
@@ -26,12 +28,6 @@ std::string compiled_architecture() {
 #endif
 }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
 }  // namespace
 
 MachineInfo machine_info() {
@@ -53,8 +49,8 @@ MachineInfo machine_info() {
   while (std::getline(cpuinfo, line)) {
     const auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    const std::string key = trim(line.substr(0, colon));
-    const std::string value = trim(line.substr(colon + 1));
+    const std::string key = util::trim(line.substr(0, colon));
+    const std::string value = util::trim(line.substr(colon + 1));
     if (key == "model name" && info.cpu_model.empty()) info.cpu_model = value;
     if (key == "flags") x86_layout = true;
     if (key == "Features") arm_layout = true;
@@ -101,7 +97,7 @@ MachineInfo machine_info() {
   std::istringstream config(at::show_config());
   std::vector<std::string> backends;
   while (std::getline(config, line)) {
-    const std::string t = trim(line);
+    const std::string t = util::trim(line);
     for (const char* k : {"BLAS_INFO=", "LAPACK_INFO=", "USE_MKLDNN=", "USE_OPENMP="}) {
       auto p = t.find(k);
       if (p != std::string::npos) {

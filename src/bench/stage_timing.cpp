@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "hear/audio/audio_file.h"
 #include "hear/audio/frontend.h"
 #include "hear/bench/op_counter.h"
 
@@ -20,8 +21,8 @@ models::HearClassifierOptions options_for_clip(const models::HearClassifierOptio
   if (patches > run_options.task_model.max_length) {
     if (note) {
       *note = "task_model.max_length raised from " +
-              std::to_string(run_options.task_model.max_length) + " to " +
-              std::to_string(patches) + " (the reference model stops at 30 s)";
+              std::to_string(run_options.task_model.max_length) + " to " + std::to_string(patches) +
+              " (the reference model stops at 30 s)";
     }
     run_options.task_model.max_length = patches;
   }
@@ -32,7 +33,7 @@ StageTimes time_stages(models::HearClassifier& model, double seconds, int warmup
                        uint64_t seed) {
   torch::InferenceMode guard;
   torch::manual_seed(seed);
-  const int64_t samples = static_cast<int64_t>(std::llround(seconds * 16000));
+  const int64_t samples = static_cast<int64_t>(std::llround(seconds * audio::kSampleRate));
   const at::Tensor wave = torch::randn({1, samples}) * 0.1;
   const at::Tensor lengths = torch::tensor({samples}, torch::kLong);
   audio::Frontend frontend;
@@ -81,8 +82,8 @@ ExecutedMacCheck check_executed_macs(models::HearClassifier& model, const HearCo
   const auto& acoustic = model->options().acoustic_model;
   const int64_t t = cost.geometry.window_tokens;
   check.analytic = cost.total_macs;
-  check.expected_extra =
-      2 * cost.geometry.windows * acoustic.num_transformer_layers * t * (t - 1) * acoustic.hidden_size;
+  check.expected_extra = 2 * cost.geometry.windows * acoustic.num_transformer_layers * t * (t - 1) *
+                         acoustic.hidden_size;
   check.agrees = check.executed - check.analytic == check.expected_extra;
   return check;
 }

@@ -5,24 +5,15 @@
 #include <algorithm>
 
 #include "hear/audio/audio_file.h"
+#include "hear/audio/waveform_batch.h"
 #include "hear/error.h"
+#include "hear/util/random.h"
 
 namespace hear::data {
 namespace {
 
-// splitmix64: a small, portable generator, so plans are identical on every standard library.
-struct LoaderSplitMix64 {
-  uint64_t state;
-  uint64_t operator()() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
-
 template <class T>
-void loader_shuffle(std::vector<T>& v, LoaderSplitMix64& rng) {
+void loader_shuffle(std::vector<T>& v, util::SplitMix64& rng) {
   for (size_t i = v.size(); i > 1; --i) {
     const size_t j = static_cast<size_t>(rng() % i);
     std::swap(v[i - 1], v[j]);
@@ -45,8 +36,8 @@ std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>&
   const int64_t bs = options_.batch_size;
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  LoaderSplitMix64 rng{
-      mix_seed(static_cast<uint64_t>(options_.seed), static_cast<uint64_t>(epoch))};
+  util::SplitMix64 rng{
+      util::mix_seed(static_cast<uint64_t>(options_.seed), static_cast<uint64_t>(epoch))};
   if (options_.shuffle) loader_shuffle(order, rng);
   std::vector<std::vector<int64_t>> batches;
   auto cut = [&](int64_t begin, int64_t end) {
@@ -76,9 +67,9 @@ std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>&
 DecodeFn audio_file_decoder() {
   return [](const ManifestEntry& entry, int64_t offset, int64_t length) {
     audio::LoadOptions o;
-    o.sample_rate = static_cast<int>(kManifestSampleRate);
-    o.offset_s = static_cast<double>(entry.offset + offset) / kManifestSampleRate;
-    o.duration_s = length < 0 ? -1.0 : static_cast<double>(length) / kManifestSampleRate;
+    o.sample_rate = static_cast<int>(audio::kSampleRate);
+    o.offset_s = static_cast<double>(entry.offset + offset) / audio::kSampleRate;
+    o.duration_s = length < 0 ? -1.0 : static_cast<double>(length) / audio::kSampleRate;
     return audio::load_audio(entry.path, o);
   };
 }
@@ -172,11 +163,9 @@ Batch DataLoader::build(int64_t ticket, const EpochPlan& plan) const {
   batch.epoch = pos.epoch;
   batch.index = pos.batch;
   batch.last_in_epoch = pos.batch + 1 == batches_per_epoch_;
-  batch.lengths = torch::empty({b}, torch::kLong);
   batch.labels = torch::empty({b}, torch::kLong);
-  auto lengths = batch.lengths.accessor<int64_t, 1>();
   auto labels = batch.labels.accessor<int64_t, 1>();
-  int64_t max_len = 0;
+  std::vector<int64_t> lengths(static_cast<size_t>(b));
   for (int64_t r = 0; r < b; ++r) {
     const Segment& seg = plan.segments.at(static_cast<size_t>(rows[static_cast<size_t>(r)]));
     const ManifestEntry& entry = entries_[static_cast<size_t>(seg.entry)];
@@ -197,17 +186,14 @@ Batch DataLoader::build(int64_t ticket, const EpochPlan& plan) const {
     // beyond the cap, so pre-training segments stay <= max_seconds).
     if (w.size(0) > seg.length) w = w.narrow(0, 0, seg.length);
     waves.push_back(w.to(torch::kFloat));
-    lengths[r] = std::max<int64_t>(w.size(0), seg.pad_to);
+    lengths[static_cast<size_t>(r)] = std::max<int64_t>(w.size(0), seg.pad_to);
     labels[r] = label_index_[static_cast<size_t>(seg.entry)];
-    max_len = std::max(max_len, lengths[r]);
     batch.paths.push_back(entry.path.string());
     batch.offsets.push_back(entry.offset + seg.offset);
   }
-  batch.waveforms = torch::zeros({b, max_len}, torch::kFloat);
-  for (int64_t r = 0; r < b; ++r) {
-    const auto& w = waves[static_cast<size_t>(r)];
-    if (w.size(0) > 0) batch.waveforms[r].narrow(0, 0, w.size(0)).copy_(w);
-  }
+  auto padded = audio::pad_waveforms(waves, lengths);
+  batch.waveforms = std::move(padded.waveforms);
+  batch.lengths = std::move(padded.lengths);
   return batch;
 }
 

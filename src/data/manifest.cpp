@@ -10,22 +10,11 @@
 #include "hear/audio/audio_file.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
+#include "hear/util/strings.h"
 
 namespace hear::data {
 namespace fs = std::filesystem;
 namespace {
-
-std::vector<std::string> manifest_split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  while (true) {
-    size_t tab = line.find('\t', begin);
-    out.push_back(line.substr(begin, tab == std::string::npos ? std::string::npos : tab - begin));
-    if (tab == std::string::npos) break;
-    begin = tab + 1;
-  }
-  return out;
-}
 
 bool manifest_all_digits(const std::string& s) {
   return !s.empty() &&
@@ -39,7 +28,7 @@ bool manifest_parse_length(const std::string& text, int64_t& samples) {
       size_t used = 0;
       double seconds = std::stod(text, &used);
       if (used != text.size() || !std::isfinite(seconds) || seconds < 0) return false;
-      samples = std::llround(seconds * kManifestSampleRate);
+      samples = std::llround(seconds * audio::kSampleRate);
       return true;
     } catch (const std::exception&) {
       return false;
@@ -73,7 +62,7 @@ std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const auto where = [&] { return manifest.string() + ":" + std::to_string(line_no) + ": "; };
     if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
-    auto cols = manifest_split_tabs(line);
+    auto cols = util::split(line, '\t');
     const bool header = first_content_line && manifest_lower(cols[0]) == "path";
     first_content_line = false;
     if (header) continue;
@@ -162,7 +151,7 @@ ManifestEntry probe_manifest_entry(const fs::path& path) {
   e.path = path;
   // Rounded down so that a crop computed from it never asks for samples past the end.
   e.num_samples = static_cast<int64_t>(
-      std::floor(static_cast<double>(info.frames) * kManifestSampleRate / info.sample_rate));
+      std::floor(static_cast<double>(info.frames) * audio::kSampleRate / info.sample_rate));
   return e;
 }
 

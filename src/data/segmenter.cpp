@@ -3,19 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "hear/audio/audio_file.h"
 #include "hear/error.h"
+#include "hear/util/random.h"
 
 namespace hear::data {
 
-uint64_t mix_seed(uint64_t a, uint64_t b) {
-  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 int64_t seconds_to_samples(double seconds) {
-  return static_cast<int64_t>(std::llround(seconds * kManifestSampleRate));
+  return static_cast<int64_t>(std::llround(seconds * audio::kSampleRate));
 }
 
 void SegmentOptions::validate(const io::ConfigCheck& check) const {
@@ -37,8 +32,8 @@ SegmentList make_segments(const std::vector<ManifestEntry>& entries, const Segme
   const int64_t pad_to = seconds_to_samples(options.pad_to_seconds);
   // A random offset in [0, span] drawn from (seed, epoch, entry).
   auto draw = [&](int64_t entry, int64_t span) -> int64_t {
-    const uint64_t h =
-        mix_seed(mix_seed(seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(entry));
+    const uint64_t h = util::mix_seed(util::mix_seed(seed, static_cast<uint64_t>(epoch)),
+                                      static_cast<uint64_t>(entry));
     return static_cast<int64_t>(h % static_cast<uint64_t>(span + 1));
   };
   SegmentList out;

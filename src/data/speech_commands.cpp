@@ -10,8 +10,10 @@
 #include <map>
 #include <set>
 
+#include "hear/audio/audio_file.h"
 #include "hear/data/datasets.h"
 #include "hear/error.h"
+#include "hear/util/strings.h"
 
 namespace hear::data {
 namespace fs = std::filesystem;
@@ -36,15 +38,6 @@ const std::vector<std::string>& sc_gscv2_labels() {
       "no",       "off",  "on",   "one",   "right",  "seven", "sheila", "six",    "stop",
       "three",    "tree", "two",  "up",    "visual", "wow",   "yes",    "zero"};
   return labels;
-}
-
-std::string sc_join(const std::vector<std::string>& items, const char* sep = " ") {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += sep;
-    out += items[i];
-  }
-  return out;
 }
 
 bool sc_is_wav(const fs::path& p) {
@@ -196,7 +189,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
     }
     if (!gscv1 && !out.labels.contains(name)) {
       throw Error(tag + ": folder '" + dir.string() + "' is not one of the 35 words of v0.02 (" +
-                  sc_join(classes, ", ") + ")");
+                  util::join(classes) + ")");
     }
     word_dirs.push_back(dir);
   }
@@ -275,7 +268,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
                                  : "; the root's testing clips (listed or by hash) are dropped: "
                                    "separate test set"));
   if (!ignored_dirs.empty()) {
-    out.notes.push_back("ignored folders (not words): " + sc_join(ignored_dirs));
+    out.notes.push_back("ignored folders (not words): " + util::join(ignored_dirs, " "));
   }
 
   // _silence_: windows of the background recordings (HEAR: range(0, len - window, hop), so a
@@ -286,9 +279,9 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       spdlog::warn("{}: no {} folder under '{}': train/valid have no _silence_ clips", tag,
                    kScBackground, root.string());
     } else {
-      const int64_t window = std::llround(options.silence_seconds * kManifestSampleRate);
+      const int64_t window = std::llround(options.silence_seconds * audio::kSampleRate);
       const int64_t hop =
-          std::max<int64_t>(1, std::llround(options.silence_hop_seconds * kManifestSampleRate));
+          std::max<int64_t>(1, std::llround(options.silence_hop_seconds * audio::kSampleRate));
       int64_t files = 0, slices[2] = {0, 0};
       for (const auto& file : sc_sorted_wavs(root / kScBackground)) {
         ++files;
@@ -327,7 +320,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       if (!label.empty() && label[0] == '.') continue;
       if (!out.labels.contains(label)) {
         throw Error(tag + ": test folder '" + dir.string() + "' is not a class of " +
-                    options.protocol + " (" + sc_join(classes, ", ") + ")");
+                    options.protocol + " (" + util::join(classes) + ")");
       }
       for (const auto& file : sc_sorted_wavs(dir)) {
         ManifestEntry e;

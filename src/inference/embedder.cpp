@@ -7,6 +7,7 @@
 #include <set>
 
 #include "hear/audio/audio_file.h"
+#include "hear/audio/waveform_batch.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/npy.h"
@@ -80,24 +81,17 @@ std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& wavefo
   std::vector<ClipEmbedding> out;
   if (waveforms.empty()) return out;
   const auto B = static_cast<int64_t>(waveforms.size());
-  int64_t max_len = 0;
   for (const auto& w : waveforms) {
     if (w.dim() != 1) throw Error("embed: each waveform must be 1-D (samples)");
     if (w.size(0) < kMinEmbedSamples) {
-      throw Error("embed: a clip of " + std::to_string(w.size(0)) + " samples is too short (at least " +
-                  std::to_string(kMinEmbedSamples) + " at 16 kHz)");
+      throw Error("embed: a clip of " + std::to_string(w.size(0)) +
+                  " samples is too short (at least " + std::to_string(kMinEmbedSamples) +
+                  " at 16 kHz)");
     }
-    max_len = std::max<int64_t>(max_len, w.size(0));
   }
   torch::InferenceMode guard;
-  at::Tensor waves = torch::zeros({B, max_len});
-  at::Tensor lengths = torch::empty({B}, torch::kLong);
-  for (int64_t b = 0; b < B; ++b) {
-    const auto n = waveforms[b].size(0);
-    waves[b].narrow(0, 0, n).copy_(waveforms[b]);
-    lengths[b] = n;
-  }
-  const auto features = frontend_(waves, lengths);
+  const auto batch = audio::pad_waveforms(waveforms);
+  const auto features = frontend_(batch.waveforms, batch.lengths);
   at::Tensor frames, patch_lengths, logits;
   if (kind == EmbeddingKind::kAcoustic || (kind == EmbeddingKind::kScene && !full_)) {
     auto a = model_->acoustic_model->forward(features.log_mel, features.lengths);
@@ -156,10 +150,11 @@ EmbedFilesResult embed_files(Embedder& embedder, const std::vector<std::string>&
       const auto& e = embeddings[i];
       const std::string npy = stem + "." + kind_name + ".npy";
       io::save_npy(out_dir / npy, e.values);
-      nlohmann::json entry = {{"file", path},
-                              {"seconds", static_cast<double>(waves[i].size(0)) / 16000.0},
-                              {"npy", npy},
-                              {"shape", e.values.sizes().vec()}};
+      nlohmann::json entry = {
+          {"file", path},
+          {"seconds", static_cast<double>(waves[i].size(0)) / audio::kSampleRate},
+          {"npy", npy},
+          {"shape", e.values.sizes().vec()}};
       if (e.timestamps_ms.defined()) {
         const std::string ts = stem + ".timestamps.npy";
         io::save_npy(out_dir / ts, e.timestamps_ms);

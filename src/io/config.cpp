@@ -10,23 +10,13 @@
 
 #include "hear/error.h"
 #include "hear/io/file_util.h"
+#include "hear/util/strings.h"
 
 namespace hear::io {
-namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace
-
 namespace detail {
 
 int64_t parse_int(const std::string& text, const std::string& key) {
-  const std::string t = trim(text);
+  const std::string t = util::trim(text);
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(t.c_str(), &end, 10);
@@ -44,7 +34,7 @@ int64_t parse_int(const std::string& text, const std::string& key) {
 }
 
 double parse_float(const std::string& text, const std::string& key) {
-  const std::string t = trim(text);
+  const std::string t = util::trim(text);
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(t.c_str(), &end);
@@ -55,30 +45,16 @@ double parse_float(const std::string& text, const std::string& key) {
 }
 
 bool parse_bool(const std::string& text, const std::string& key) {
-  const std::string t = trim(text);
+  const std::string t = util::trim(text);
   if (t == "true" || t == "True" || t == "yes" || t == "on" || t == "1") return true;
   if (t == "false" || t == "False" || t == "no" || t == "off" || t == "0") return false;
   throw Error("config key '" + key + "': expected true or false, got '" + text + "'");
 }
 
 std::string format_float(double v) {
-  std::ostringstream os;
-  os.precision(std::numeric_limits<double>::max_digits10);
-  os << v;
-  std::string s = os.str();
+  std::string s = util::format_double_exact(v);
   // Keep the YAML type visible: 1 -> 1.0.
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  // Prefer the shortest round-trip form when it exists.
-  for (int p = 1; p < std::numeric_limits<double>::max_digits10; ++p) {
-    std::ostringstream shorter;
-    shorter.precision(p);
-    shorter << v;
-    if (std::strtod(shorter.str().c_str(), nullptr) == v) {
-      std::string r = shorter.str();
-      if (r.find_first_of(".eEn") == std::string::npos) r += ".0";
-      return r;
-    }
-  }
   return s;
 }
 
@@ -97,16 +73,16 @@ std::string join_keys(const ConfigSchema& schema) {
 
 // Splits an override's list value "[a, b]" or "a,b" into elements.
 std::vector<std::string> split_list(const std::string& text, const std::string& key) {
-  std::string t = trim(text);
+  std::string t = util::trim(text);
   if (!t.empty() && t.front() == '[') {
     if (t.back() != ']') throw Error("config key '" + key + "': unterminated list '" + text + "'");
     t = t.substr(1, t.size() - 2);
   }
   std::vector<std::string> out;
-  if (trim(t).empty()) return out;
+  if (util::trim(t).empty()) return out;
   std::stringstream ss(t);
   std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(trim(item));
+  while (std::getline(ss, item, ',')) out.push_back(util::trim(item));
   return out;
 }
 
@@ -320,7 +296,7 @@ void apply_override(ConfigSchema& schema, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0) {
     throw Error("config override '" + assignment + "': expected key=value (e.g. train.lr=3e-4)");
   }
-  const std::string key = trim(assignment.substr(0, eq));
+  const std::string key = util::trim(assignment.substr(0, eq));
   const std::string value = assignment.substr(eq + 1);
   ConfigSchema* node = &schema;
   std::string prefix;

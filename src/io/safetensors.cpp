@@ -64,8 +64,8 @@ Error safetensors_error(const std::string& source, const std::string& what) {
 uint64_t checked_header_length(const char* first8, uint64_t file_size, const std::string& source) {
   const uint64_t header_len = read_u64_le(first8);
   if (header_len > kMaxHeaderBytes) {
-    throw safetensors_error(source, "header length " + std::to_string(header_len) +
-                                        " exceeds the 100 MiB limit");
+    throw safetensors_error(
+        source, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
   }
   if (header_len > file_size - 8) {
     throw safetensors_error(source, "header length " + std::to_string(header_len) +
@@ -137,9 +137,9 @@ SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uin
                  " bytes)");
     }
     if (numel > data_size || numel * static_cast<uint64_t>(dtype->bytes) != e.end - e.begin) {
-      throw fail(
-          "tensor '" + key + "': shape x dtype size (" + std::to_string(numel * dtype->bytes) +
-          " bytes) does not match its byte range (" + std::to_string(e.end - e.begin) + " bytes)");
+      throw fail("tensor '" + key + "': shape x dtype size (" +
+                 std::to_string(numel * dtype->bytes) + " bytes) does not match its byte range (" +
+                 std::to_string(e.end - e.begin) + " bytes)");
     }
     out.tensors.emplace(key, std::move(e));
   }
@@ -160,14 +160,14 @@ SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uin
 
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source) {
   if (bytes.size() < 8) {
-    throw safetensors_error(source, "too short to hold a header (" +
-                                        std::to_string(bytes.size()) + " bytes)");
+    throw safetensors_error(
+        source, "too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(bytes.data(), bytes.size(), source);
   const uint64_t data_size = bytes.size() - 8 - header_len;
   const char* data = bytes.data() + 8 + header_len;
-  const SafetensorsHeader header = parse_header(bytes.data() + 8, bytes.data() + 8 + header_len,
-                                                header_len, data_size, source);
+  const SafetensorsHeader header =
+      parse_header(bytes.data() + 8, bytes.data() + 8 + header_len, header_len, data_size, source);
   SafetensorsContent out;
   out.metadata = header.metadata;
   for (const auto& [name, e] : header.tensors) {
@@ -192,8 +192,8 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
   if (ec) throw safetensors_error(source, "cannot be read: " + ec.message());
   char first8[8];
   if (file_size < 8 || !in.read(first8, 8)) {
-    throw safetensors_error(source, "too short to hold a header (" + std::to_string(file_size) +
-                                        " bytes)");
+    throw safetensors_error(source,
+                            "too short to hold a header (" + std::to_string(file_size) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(first8, file_size, source);
   std::string json(header_len, '\0');

@@ -5,28 +5,15 @@
 #include <set>
 
 #include "hear/error.h"
+#include "hear/util/strings.h"
 
 namespace hear::models {
-namespace {
-
-bool weights_starts_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
-}
-
-std::string weights_join(const std::vector<std::string>& keys) {
-  std::string out;
-  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
-  return out;
-}
-
-}  // namespace
-
 std::string LoadReport::summary() const {
   std::string out;
   auto add = [&](const char* what, const std::vector<std::string>& keys) {
     if (keys.empty()) return;
     out += (out.empty() ? "" : "; ") + std::to_string(keys.size()) + " " + what + ": " +
-           weights_join(keys);
+           util::join(keys);
   };
   add("missing", missing);
   add("unexpected", unexpected);
@@ -50,8 +37,8 @@ std::string resolve_prefix(const io::TensorMap& tensors, const LoadOptions& opti
   if (options.prefix != kAutoPrefix) return options.prefix;
   for (const auto& candidate : options.auto_prefixes) {
     for (const auto& [raw, tensor] : tensors) {
-      const std::string key = weights_starts_with(raw, "module.") ? raw.substr(7) : raw;
-      if (weights_starts_with(key, candidate)) return candidate;
+      const std::string key = util::starts_with(raw, "module.") ? raw.substr(7) : raw;
+      if (util::starts_with(key, candidate)) return candidate;
     }
   }
   return "";
@@ -64,14 +51,14 @@ LoadReport load_state(torch::nn::Module& module, const io::TensorMap& tensors,
   std::map<std::string, const at::Tensor*> incoming;
   for (const auto& [raw, tensor] : tensors) {
     std::string key = raw;
-    if (weights_starts_with(key, "module.")) key = key.substr(7);
+    if (util::starts_with(key, "module.")) key = key.substr(7);
     if (!prefix.empty()) {
-      if (!weights_starts_with(key, prefix)) continue;
+      if (!util::starts_with(key, prefix)) continue;
       key = key.substr(prefix.size());
-      if (weights_starts_with(key, "module.")) key = key.substr(7);
+      if (util::starts_with(key, "module.")) key = key.substr(7);
     }
     bool ignored = false;
-    for (const auto& p : options.ignore_prefixes) ignored |= weights_starts_with(key, p);
+    for (const auto& p : options.ignore_prefixes) ignored |= util::starts_with(key, p);
     if (!ignored) incoming[key] = &tensor;
   }
 
@@ -92,8 +79,7 @@ LoadReport load_state(torch::nn::Module& module, const io::TensorMap& tensors,
   if (!report.mismatched.empty() || (!report.missing.empty() && !options.allow_missing) ||
       (!report.unexpected.empty() && !options.allow_unexpected)) {
     throw Error("cannot load weights from " + source +
-                (prefix.empty() ? "" : " (prefix '" + prefix + "')") + ": " +
-                report.summary());
+                (prefix.empty() ? "" : " (prefix '" + prefix + "')") + ": " + report.summary());
   }
   torch::NoGradGuard no_grad;
   for (auto& [name, target] : targets) {

@@ -190,7 +190,8 @@ void load_acoustic_weights(models::AcousticModel& acoustic_model, const std::str
 
 models::HearClassifier make_classifier(const FinetuneConfig& config, int64_t num_classes) {
   models::HearClassifier model(classifier_options(config, num_classes));
-  if (config.setting != FinetuneSetting::kScratch) load_acoustic_weights(model->acoustic_model, config.pretrained);
+  if (config.setting != FinetuneSetting::kScratch)
+    load_acoustic_weights(model->acoustic_model, config.pretrained);
   return model;
 }
 

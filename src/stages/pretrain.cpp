@@ -57,9 +57,9 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
   load_tokenizer(model->tokenizer, config.tokenizer_weights);
   for (auto& p : model->tokenizer->parameters()) p.set_requires_grad(false);
   spdlog::info("model: {}", c10::str(*model));
-  const auto loader = make_training_loader(corpus.train, config.data.loader,
-                                           data::LabelMap(std::vector<std::string>{}),
-                                           "data.train_manifest '" + config.data.train_manifest + "'");
+  const auto loader = make_training_loader(
+      corpus.train, config.data.loader, data::LabelMap(std::vector<std::string>{}),
+      "data.train_manifest '" + config.data.train_manifest + "'");
   const audio::Frontend frontend;
 
   auto stats_of = [](const models::MamOutput& out) {
@@ -91,9 +91,8 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
           [&](const data::Batch& batch) {
             const auto f = batch_features(frontend, batch);
             const int64_t P = f.log_mel.size(2) / 2;
-            const at::Tensor mask =
-                models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
-                                      config.model.mask_rule, generator);
+            const at::Tensor mask = models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
+                                                          config.model.mask_rule, generator);
             auto out = model->forward(f.log_mel, f.lengths, mask);
             const double m = out.mask.sum().item<double>();
             loss_sum += out.loss.item<double>() * m;

@@ -126,9 +126,9 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   StageRun run(config.run_dir, request, config.train.seed);
   models::TokenizerTrainingModel model(model_options);
   spdlog::info("model: {}", c10::str(*model));
-  const auto loader = make_training_loader(corpus.train, config.data.loader,
-                                           data::LabelMap(std::vector<std::string>{}),
-                                           "data.train_manifest '" + config.data.train_manifest + "'");
+  const auto loader = make_training_loader(
+      corpus.train, config.data.loader, data::LabelMap(std::vector<std::string>{}),
+      "data.train_manifest '" + config.data.train_manifest + "'");
   const audio::Frontend frontend;
 
   auto forward = [&](const data::Batch& batch, const models::QuantizerInjection& inject) {
@@ -137,8 +137,8 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   };
 
   train::TrainerCallbacks callbacks;
-  callbacks.train_metric_names = {"reconstruction", "distillation", "diversity",
-                                  "tau",            "codes_used",   "perplexity"};
+  callbacks.train_metric_names = {"reconstruction", "distillation", "diversity", "tau",
+                                  "codes_used",     "perplexity"};
   callbacks.loss = [&](const data::Batch& batch, int64_t) {
     const double tau = model->vector_quantizer->temperature();  // the one this forward uses
     auto out = forward(batch, {});
@@ -185,9 +185,9 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   result.fit = run.fit(config.train, *model, *loader, callbacks);
   result.temperature = model->vector_quantizer->temperature();
   if (!result.fit.interrupted) {
-    result.tokenizer_weights = run.export_weights(
-        *model->tokenizer, "tokenizer.safetensors", "tokenizer", result.fit.step,
-        {{"gumbel_temperature", train::format_double(result.temperature)}});
+    result.tokenizer_weights =
+        run.export_weights(*model->tokenizer, "tokenizer.safetensors", "tokenizer", result.fit.step,
+                           {{"gumbel_temperature", train::format_double(result.temperature)}});
   }
   return result;
 }

@@ -10,14 +10,15 @@
 #include <set>
 #include <sstream>
 
+#include "feature_cache_format.h"
 #include "hear/audio/audio_file.h"
 #include "hear/audio/kaldi_fbank.h"
+#include "hear/data/segmenter.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
-#include "hear/data/segmenter.h"
 #include "hear/teacher/sha256.h"
-#include "feature_cache_format.h"
+#include "hear/util/strings.h"
 
 namespace hear::teacher {
 namespace fs = std::filesystem;

@@ -10,14 +10,15 @@
 #include <set>
 #include <sstream>
 
+#include "feature_cache_format.h"
 #include "hear/audio/audio_file.h"
 #include "hear/audio/kaldi_fbank.h"
+#include "hear/data/segmenter.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
-#include "hear/data/segmenter.h"
 #include "hear/teacher/sha256.h"
-#include "feature_cache_format.h"
+#include "hear/util/strings.h"
 
 namespace hear::teacher {
 namespace fs = std::filesystem;
@@ -76,19 +77,19 @@ TeacherFeatureCache::TeacherFeatureCache(const fs::path& dir,
         continue;
       }
       if (line.empty()) continue;
-      auto f = cache_split_tabs(line);
+      auto f = util::split(line, '\t');
       if (f.size() != 8) {
         throw Error(at_line + ": expected 8 tab-separated fields, got " + std::to_string(f.size()));
       }
       CacheRecord r;
       r.path = f[0];
-      r.offset = cache_parse_int(f[1], at_line);
-      r.length = cache_parse_int(f[2], at_line);
-      r.samples = cache_parse_int(f[3], at_line);
-      r.shard = cache_parse_int(f[4], at_line);
+      r.offset = util::parse_int(f[1], at_line);
+      r.length = util::parse_int(f[2], at_line);
+      r.samples = util::parse_int(f[3], at_line);
+      r.shard = util::parse_int(f[4], at_line);
       r.key = f[5];
-      r.rows = cache_parse_int(f[6], at_line);
-      r.teacher_patches = cache_parse_int(f[7], at_line);
+      r.rows = util::parse_int(f[6], at_line);
+      r.teacher_patches = util::parse_int(f[7], at_line);
       if (r.shard < 0 || r.shard >= static_cast<int64_t>(shards_.size())) {
         throw Error(at_line + ": shard " + std::to_string(r.shard) + " is not one of the " +
                     std::to_string(shards_.size()) + " shards in cache.json");

@@ -10,14 +10,17 @@
 #include <set>
 #include <sstream>
 
+#include "feature_cache_format.h"
 #include "hear/audio/audio_file.h"
+#include "hear/audio/frontend.h"
 #include "hear/audio/kaldi_fbank.h"
+#include "hear/audio/waveform_batch.h"
+#include "hear/data/segmenter.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
-#include "hear/data/segmenter.h"
 #include "hear/teacher/sha256.h"
-#include "feature_cache_format.h"
+#include "hear/util/strings.h"
 
 namespace hear::teacher {
 namespace fs = std::filesystem;
@@ -27,9 +30,9 @@ using namespace cache_format;
 SegmentDecoder default_segment_decoder() {
   return [](const CacheSegment& seg) {
     audio::LoadOptions o;
-    o.sample_rate = static_cast<int>(kCacheSampleRate);
-    o.offset_s = static_cast<double>(seg.offset) / kCacheSampleRate;
-    o.duration_s = seg.whole ? -1.0 : static_cast<double>(seg.length) / kCacheSampleRate;
+    o.sample_rate = static_cast<int>(audio::kSampleRate);
+    o.offset_s = static_cast<double>(seg.offset) / audio::kSampleRate;
+    o.duration_s = seg.whole ? -1.0 : static_cast<double>(seg.length) / audio::kSampleRate;
     at::Tensor w = audio::load_audio(seg.path, o);
     if (w.size(0) > seg.length) w = w.narrow(0, 0, seg.length);
     if (w.size(0) < seg.pad_to) w = torch::constant_pad_nd(w, {0, seg.pad_to - w.size(0)}, 0.0);
@@ -98,7 +101,6 @@ CacheWriteSummary write_teacher_cache(SsastTeacherImpl& teacher, const CacheIden
     for (int64_t b0 = begin; b0 < end; b0 += options.batch_size) {
       const int64_t b1 = std::min(end, b0 + options.batch_size);
       std::vector<at::Tensor> waves;
-      int64_t longest = 0;
       for (int64_t i = b0; i < b1; ++i) {
         at::Tensor w;
         try {
@@ -111,18 +113,11 @@ CacheWriteSummary write_teacher_cache(SsastTeacherImpl& teacher, const CacheIden
           throw Error(where + ": decoding '" + paths[size_t(i)] + "' gave no (S,) waveform");
         }
         waves.push_back(w.to(torch::kFloat));
-        longest = std::max(longest, w.size(0));
       }
-      at::Tensor batch = torch::zeros({b1 - b0, longest});
-      at::Tensor lengths = torch::empty({b1 - b0}, torch::kLong);
-      for (int64_t r = 0; r < b1 - b0; ++r) {
-        const at::Tensor& w = waves[size_t(r)];
-        if (w.size(0) > 0) batch[r].narrow(0, 0, w.size(0)).copy_(w);
-        lengths[r] = w.size(0);
-      }
+      const auto batch = audio::pad_waveforms(waves);
       TeacherFeatures f;
       try {
-        f = teacher.features(batch, lengths);
+        f = teacher.features(batch.waveforms, batch.lengths);
       } catch (const Error& e) {
         throw Error(where + ": segment batch starting at '" + paths[size_t(b0)] + "' (offset " +
                     std::to_string(segments[size_t(b0)].offset) + "): " + e.what());
@@ -131,7 +126,7 @@ CacheWriteSummary write_teacher_cache(SsastTeacherImpl& teacher, const CacheIden
       for (int64_t r = 0; r < b1 - b0; ++r) {
         const int64_t i = b0 + r;
         const int64_t samples = waves[size_t(r)].size(0);
-        const int64_t rows = std::min(max_rows, hear_num_patches(samples));
+        const int64_t rows = std::min(max_rows, audio::patch_count(samples));
         at::Tensor half = features[r].slice(0, 0, rows).to(torch::kHalf).contiguous();
         if (!torch::isfinite(half).all().item<bool>()) {
           throw Error(where + ": teacher features of '" + paths[size_t(i)] + "' at offset " +

@@ -10,24 +10,13 @@
 #include "hear/audio/kaldi_fbank.h"
 #include "hear/error.h"
 #include "hear/teacher/sha256.h"
+#include "hear/util/strings.h"
 
 namespace hear::teacher {
 namespace {
 
 constexpr int64_t kKaldiWindow = 400;  // 25 ms at 16 kHz
 constexpr int64_t kKaldiShift = 160;   // 10 ms
-constexpr int64_t kHearHop = 160;
-
-bool ssast_starts_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
-}
-
-std::string ssast_join(const std::vector<std::string>& items, size_t limit = 40) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
-  if (items.size() > limit) out += ", ... (" + std::to_string(items.size() - limit) + " more)";
-  return out;
-}
 
 torch::nn::LayerNorm ssast_layer_norm(int64_t dim) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6));
@@ -65,10 +54,6 @@ int64_t kaldi_num_frames(int64_t samples) {
 
 int64_t teacher_valid_patches(int64_t samples) {
   return kaldi_num_frames(samples) / SsastOptions::kPatchFrames;
-}
-
-int64_t hear_num_patches(int64_t samples) {
-  return samples < 0 ? 0 : (samples / kHearHop + 1) / 2;
 }
 
 at::Tensor teacher_input(const at::Tensor& waveform, const SsastOptions& options) {
@@ -254,9 +239,9 @@ void SsastTeacherImpl::pretty_print(std::ostream& stream) const {
 
 bool is_ignored_ssast_key(const std::string& key) {
   return key == "mask_embed" || key == "p_input_fdim" || key == "p_input_tdim" ||
-         ssast_starts_with(key, "v.head.") || ssast_starts_with(key, "v.head_dist.") ||
-         ssast_starts_with(key, "cpredlayer.") || ssast_starts_with(key, "gpredlayer.") ||
-         ssast_starts_with(key, "mlp_head.");
+         util::starts_with(key, "v.head.") || util::starts_with(key, "v.head_dist.") ||
+         util::starts_with(key, "cpredlayer.") || util::starts_with(key, "gpredlayer.") ||
+         util::starts_with(key, "mlp_head.");
 }
 
 SsastLoadReport load_ssast_state(SsastTeacherImpl& teacher, const io::TensorMap& tensors,
@@ -266,9 +251,9 @@ SsastLoadReport load_ssast_state(SsastTeacherImpl& teacher, const io::TensorMap&
   SsastLoadReport report;
   std::vector<std::string> problems;
   for (const auto& [raw, tensor] : tensors) {
-    if (!ssast_starts_with(raw, prefix)) continue;
+    if (!util::starts_with(raw, prefix)) continue;
     std::string key = raw.substr(prefix.size());
-    if (ssast_starts_with(key, "module.")) key = key.substr(7);
+    if (util::starts_with(key, "module.")) key = key.substr(7);
     if (is_ignored_ssast_key(key)) {
       report.ignored.push_back(raw);
       if (key == "p_input_fdim" || key == "p_input_tdim") {
@@ -322,15 +307,16 @@ SsastLoadReport load_ssast_state(SsastTeacherImpl& teacher, const io::TensorMap&
     if (!targets.count(name)) unexpected.push_back(name);
   }
   if (!missing.empty()) {
-    problems.push_back(std::to_string(missing.size()) + " missing: " + ssast_join(missing));
+    problems.push_back(std::to_string(missing.size()) +
+                       " missing: " + util::join(missing, ", ", 40));
   }
   if (!mismatched.empty()) {
     problems.push_back(std::to_string(mismatched.size()) +
-                       " mis-shaped: " + ssast_join(mismatched));
+                       " mis-shaped: " + util::join(mismatched, ", ", 40));
   }
   if (!unexpected.empty()) {
     problems.push_back(std::to_string(unexpected.size()) +
-                       " unexpected: " + ssast_join(unexpected));
+                       " unexpected: " + util::join(unexpected, ", ", 40));
   }
   if (!problems.empty()) {
     std::string msg = "cannot load the SSAST teacher (" + o.summary() + ") from " + source;

@@ -12,6 +12,7 @@
 #include "hear/io/base64.h"
 #include "hear/io/file_util.h"
 #include "hear/models/weights.h"
+#include "hear/util/strings.h"
 
 namespace hear::train {
 namespace fs = std::filesystem;
@@ -60,9 +61,7 @@ bool checkpoint_complete(const fs::path& dir) {
 std::string format_double(double v) {
   if (std::isnan(v)) return ".nan";
   if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
+  return util::format_double_exact(v);
 }
 
 double parse_double(const std::string& text, const std::string& what) {

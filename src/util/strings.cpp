@@ -15,11 +15,15 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
+std::string join(const std::vector<std::string>& items, std::string_view separator,
+                 size_t max_items) {
   std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < items.size() && i < max_items; ++i) {
     if (i) out += separator;
     out += items[i];
+  }
+  if (items.size() > max_items) {
+    out += std::string(separator) + "... (" + std::to_string(items.size() - max_items) + " more)";
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include "hear/audio/audio_file.h"
 #include "hear/data/segmenter.h"
 #include "hear/error.h"
+#include "hear/util/random.h"
 #include "test_util.h"
 
 namespace hear::data {
@@ -24,7 +25,7 @@ at::Tensor loader_synthetic_clip(const ManifestEntry& e, int64_t offset, int64_t
   auto a = out.accessor<float, 1>();
   for (int64_t i = offset; i < end; ++i) {
     a[i - offset] =
-        static_cast<float>(mix_seed(base, static_cast<uint64_t>(i)) % 2000) / 1000.0f - 1.0f;
+        static_cast<float>(util::mix_seed(base, static_cast<uint64_t>(i)) % 2000) / 1000.0f - 1.0f;
   }
   return out;
 }
@@ -32,7 +33,8 @@ at::Tensor loader_synthetic_clip(const ManifestEntry& e, int64_t offset, int64_t
 std::vector<ManifestEntry> loader_entries(int n, int64_t min_len, int64_t max_len) {
   std::vector<ManifestEntry> e;
   for (int i = 0; i < n; ++i) {
-    const int64_t len = min_len + static_cast<int64_t>(mix_seed(77, i) % (max_len - min_len + 1));
+    const int64_t len =
+        min_len + static_cast<int64_t>(util::mix_seed(77, i) % (max_len - min_len + 1));
     e.push_back({"clip" + std::to_string(i) + ".wav", len, std::to_string(i % 3)});
   }
   return e;
@@ -139,7 +141,7 @@ TEST(Sampler, ShufflesPerEpochDeterministically) {
 TEST(Sampler, BucketingGroupsSimilarLengths) {
   std::vector<int64_t> lengths;
   for (int i = 0; i < 400; ++i)
-    lengths.push_back(1000 + static_cast<int64_t>(mix_seed(3, i) % 90000));
+    lengths.push_back(1000 + static_cast<int64_t>(util::mix_seed(3, i) % 90000));
   SamplerOptions o;
   o.batch_size = 8;
   auto spread = [&](const std::vector<std::vector<int64_t>>& plan) {

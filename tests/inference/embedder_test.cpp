@@ -10,24 +10,17 @@
 #include "hear/io/file_util.h"
 #include "hear/io/npy.h"
 #include "hear/models/weights.h"
+#include "models/small_hear.h"
 #include "test_util.h"
 
 namespace hear::inference {
 namespace {
 
 models::HearClassifierOptions embedder_small_options() {
-  models::HearClassifierOptions o;
-  o.acoustic_model.hidden_size = 16;
-  o.acoustic_model.intermediate_size = 32;
-  o.acoustic_model.num_attention_heads = 2;
+  auto o = models::model_testing::small_hear_options();
   o.acoustic_model.num_transformer_layers = 1;
   o.acoustic_model.max_length = 40;  // a 1 s clip (50 patches) needs two windows
   o.acoustic_model.overlap = 10;
-  o.task_model.hidden_size = 16;
-  o.task_model.intermediate_size = 32;
-  o.task_model.num_attention_heads = 2;
-  o.decoder.hidden_size = 8;
-  o.decoder.num_classes = 3;
   return o;
 }
 
@@ -61,8 +54,9 @@ TEST(Embedder, FramesTimestampsSceneAndLogitsAreBatchInvariant) {
   audio::Frontend frontend;
   const auto f = frontend(b.unsqueeze(0), torch::tensor({5000}, torch::kLong));
   EXPECT_LT(test::max_abs_diff(logits[0].values, model->forward(f)[0]), 1e-5);
-  test::expect_error_containing([&] { embedder.embed({torch::zeros({1000})}, EmbeddingKind::kTask); },
-                                {"1000 samples", "too short"});
+  test::expect_error_containing(
+      [&] { embedder.embed({torch::zeros({1000})}, EmbeddingKind::kTask); },
+      {"1000 samples", "too short"});
 }
 
 TEST(Embedder, AcousticModelAloneGivesFramesAndScene) {

@@ -1,5 +1,6 @@
 // Model-level properties: exact parameter counts at the paper's sizes, key names, batch
-// invariance, gradient flow (and freezing), sliding-window weights, option validation, printing. Plus a DISABLED_ timing of the full-size model.
+// invariance, gradient flow (and freezing), sliding-window weights, option validation, printing.
+// Plus a DISABLED_ timing of the full-size model.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -15,6 +16,7 @@
 #include "hear/models/weights.h"
 #include "hear/nn/relative_attention.h"
 #include "model_test_util.h"
+#include "small_hear.h"
 
 namespace hear::models {
 namespace {
@@ -156,25 +158,6 @@ void expect_grads(torch::nn::Module& module, const std::string& what) {
   }
 }
 
-HearClassifierOptions props_small_hear(bool freeze, bool spectrum) {
-  HearClassifierOptions o;
-  o.acoustic_model.hidden_size = 16;
-  o.acoustic_model.intermediate_size = 32;
-  o.acoustic_model.num_attention_heads = 2;
-  o.acoustic_model.num_transformer_layers = 2;
-  o.acoustic_model.max_length = 12;  // long clips use 3 windows
-  o.acoustic_model.overlap = 4;
-  o.task_model.hidden_size = 16;
-  o.task_model.intermediate_size = 32;
-  o.task_model.num_attention_heads = 2;
-  o.task_model.max_length = 64;
-  o.decoder.hidden_size = 8;
-  o.decoder.num_classes = 3;
-  o.use_spectrogram = spectrum;
-  o.freeze_acoustic_model = freeze;
-  return o;
-}
-
 audio::Features props_random_features(std::vector<int64_t> frames) {
   const int64_t t = *std::max_element(frames.begin(), frames.end());
   return {torch::randn({static_cast<int64_t>(frames.size()), 128, t}),
@@ -187,7 +170,7 @@ TEST(ModelProperties, GradientFlowAndFreezing) {
   auto features = props_random_features({60, 35, 17});
   auto labels = torch::tensor({0, 2, 1}, torch::kLong);
   for (bool freeze : {false, true}) {
-    HearClassifier model(props_small_hear(freeze, true));
+    HearClassifier model(model_testing::small_hear_options(freeze, true));
     model->train();
     EXPECT_EQ(model->acoustic_model->is_training(), !freeze);
     auto loss = torch::nn::functional::cross_entropy(model(features), labels);
@@ -217,7 +200,7 @@ TEST(ModelProperties, GradientFlowAndFreezing) {
   // Stage 2: the tokenizer is frozen; the detach option reproduces the reference's dead conv.
   for (bool detach : {false, true}) {
     MamOptions mo;
-    mo.encoder = props_small_hear(false, true).acoustic_model;
+    mo.encoder = model_testing::small_hear_options(false, true).acoustic_model;
     mo.encoder.max_length = 40;
     mo.tokenizer = to.tokenizer;
     mo.detach_masked_embeddings = detach;
@@ -268,14 +251,14 @@ TEST(ModelProperties, SlidingWindowWeightsAndLimits) {
   auto sum = w.narrow(0, 250, 50) + w.narrow(0, 0, 50);
   EXPECT_LE((sum - 1).abs().max().item<float>(), 1.01e-3f);
   // A model without sliding window refuses long inputs with a clear error.
-  auto o = props_small_hear(false, true).acoustic_model;
+  auto o = model_testing::small_hear_options(false, true).acoustic_model;
   o.sliding_window = false;
   AcousticModel plain(o);
   torch::NoGradGuard no_grad;
   EXPECT_NO_THROW(plain(torch::randn({1, 128, 24}), torch::tensor({24})));
   EXPECT_THROW(plain(torch::randn({1, 128, 26}), torch::tensor({26})), hear::Error);
   // Windowed: a clip that fits one window is unaffected by the windowing of a longer batch mate.
-  AcousticModel windowed(props_small_hear(false, true).acoustic_model);
+  AcousticModel windowed(model_testing::small_hear_options(false, true).acoustic_model);
   windowed->eval();
   auto x = torch::randn({2, 128, 70});
   auto both = windowed(x, torch::tensor({70, 20}));
@@ -283,7 +266,7 @@ TEST(ModelProperties, SlidingWindowWeightsAndLimits) {
   EXPECT_LE(test::max_abs_diff(both.values[1].narrow(0, 0, 10), alone.values[0]), 1e-5);
   // Inference runs many windows a few at a time; training runs them in one batch. Without
   // dropout both give the same values (2 clips x up to 14 windows here).
-  auto no_dropout = props_small_hear(false, true).acoustic_model;
+  auto no_dropout = model_testing::small_hear_options(false, true).acoustic_model;
   no_dropout.dropout_probability = 0.0;
   AcousticModel many(no_dropout);
   auto long_x = torch::randn({2, 128, 700});
@@ -299,7 +282,7 @@ TEST(ModelProperties, SlidingWindowWeightsAndLimits) {
 }
 
 TEST(ModelProperties, OptionsAndTaskLimits) {
-  auto o = props_small_hear(false, false);
+  auto o = model_testing::small_hear_options(false, false);
   HearClassifier no_spectrum(o);
   auto keys = module_state(*no_spectrum);
   for (const auto& [k, v] : keys)

@@ -7,31 +7,15 @@
 #include "hear/error.h"
 #include "hear/io/safetensors.h"
 #include "hear/models/hear_classifier.h"
+#include "small_hear.h"
 #include "test_util.h"
 
 namespace hear::models {
 namespace {
 
-HearClassifierOptions weights_small_hear() {
-  HearClassifierOptions o;
-  o.acoustic_model.hidden_size = 16;
-  o.acoustic_model.intermediate_size = 32;
-  o.acoustic_model.num_attention_heads = 2;
-  o.acoustic_model.num_transformer_layers = 2;
-  o.acoustic_model.max_length = 12;
-  o.acoustic_model.overlap = 4;
-  o.task_model.hidden_size = 16;
-  o.task_model.intermediate_size = 32;
-  o.task_model.num_attention_heads = 2;
-  o.task_model.max_length = 64;
-  o.decoder.hidden_size = 8;
-  o.decoder.num_classes = 3;
-  return o;
-}
-
 TEST(Weights, SaveLoadAndDiagnostics) {
   torch::manual_seed(9);
-  HearClassifier a(weights_small_hear()), b(weights_small_hear());
+  HearClassifier a(model_testing::small_hear_options()), b(model_testing::small_hear_options());
   test::TempDir dir;
   save_weights(*a, dir / "a.safetensors");
   auto report = load_weights(*b, dir / "a.safetensors");
@@ -69,7 +53,7 @@ TEST(Weights, SaveLoadAndDiagnostics) {
   EXPECT_EQ(r.missing, std::vector<std::string>{"decoder.out.bias"});
   EXPECT_EQ(r.unexpected, std::vector<std::string>{"decoder.extra"});
   // Sub-module selection by prefix, and saving under a prefix.
-  AcousticModel acoustic(weights_small_hear().acoustic_model);
+  AcousticModel acoustic(model_testing::small_hear_options().acoustic_model);
   LoadOptions sub;
   sub.prefix = "acoustic_model.";
   EXPECT_EQ(load_state(*acoustic, state, sub).loaded.size(), module_state(*acoustic).size());
@@ -80,7 +64,7 @@ TEST(Weights, SaveLoadAndDiagnostics) {
 
 TEST(Weights, AutoPrefixPicksTheFirstCandidatePresent) {
   torch::manual_seed(4);
-  HearClassifier full(weights_small_hear());
+  HearClassifier full(model_testing::small_hear_options());
   const auto acoustic_keys = module_state(*full->acoustic_model);
   LoadOptions o;
   o.prefix = kAutoPrefix;
@@ -98,7 +82,7 @@ TEST(Weights, AutoPrefixPicksTheFirstCandidatePresent) {
     mam["tokenizer.encoder." + k] = v * 3;
   }
   EXPECT_EQ(resolve_prefix(mam, o), "encoder.");
-  AcousticModel target(weights_small_hear().acoustic_model);
+  AcousticModel target(model_testing::small_hear_options().acoustic_model);
   load_state(*target, mam, o);
   for (const auto& [k, v] : module_state(*target)) {
     EXPECT_TRUE(torch::equal(v, acoustic_keys.at(k) * 2)) << k;

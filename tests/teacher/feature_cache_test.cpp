@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "hear/audio/audio_file.h"
+#include "hear/audio/frontend.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/teacher/feature_cache.h"
@@ -56,7 +57,7 @@ SsastTeacher cache_test_teacher(uint64_t seed) {
 at::Tensor live_rows(SsastTeacher& teacher, const CacheSegment& seg) {
   const at::Tensor w = default_segment_decoder()(seg);
   auto f = teacher->features(w.unsqueeze(0), torch::tensor({w.size(0)}));
-  return f.features[0].slice(0, 0, std::min<int64_t>(512, hear_num_patches(w.size(0))));
+  return f.features[0].slice(0, 0, std::min<int64_t>(512, audio::patch_count(w.size(0))));
 }
 
 std::string cache_error(const std::function<void()>& fn) {
@@ -133,7 +134,7 @@ TEST(TeacherFeatureCache, ReadsBackTheLiveTeacherWithinFloat16) {
     EXPECT_TRUE((err <= want.abs() * 1e-3 + 1e-6).all().item<bool>()) << seg.path;
     worst = std::max(worst, (err / want.abs().clamp_min(1e-3)).max().item<double>());
     const auto& rec = cache.record(seg.path, seg.offset);
-    EXPECT_EQ(rec.rows, hear_num_patches(seg.length));
+    EXPECT_EQ(rec.rows, audio::patch_count(seg.length));
     EXPECT_EQ(rec.teacher_patches, teacher_valid_patches(seg.length));
   }
   std::cout << "[cache] worst elementwise relative error vs live teacher: " << worst << "\n";

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "hear/audio/frontend.h"
 #include "hear/error.h"
 #include "hear/io/safetensors.h"
 #include "hear/teacher/sha256.h"
@@ -170,8 +171,8 @@ TEST(SsastTeacherTest, InputLengthRules) {
   EXPECT_EQ(kaldi_num_frames(399), 0);
   EXPECT_EQ(kaldi_num_frames(96000), 598);
   EXPECT_EQ(teacher_valid_patches(96000), 299);
-  EXPECT_EQ(hear_num_patches(96000), 300);
-  EXPECT_EQ(hear_num_patches(16000), 50);
+  EXPECT_EQ(audio::patch_count(96000), 300);
+  EXPECT_EQ(audio::patch_count(16000), 50);
   EXPECT_EQ(teacher_input(torch::randn({164239}), o).sizes(), (std::vector<int64_t>{1024, 128}));
   try {
     teacher_input(torch::randn({164240}), o);

@@ -156,7 +156,8 @@ TEST(Checkpoint, LoadErrorsNameTheProblem) {
   auto wider = torch::nn::Sequential(torch::nn::Linear(4, 9), torch::nn::BatchNorm1d(9),
                                      torch::nn::ReLU(), torch::nn::Linear(9, 2));
   const std::string shape_err = checkpoint_error([&] { load_checkpoint(ck, *wider, nullptr); });
-  EXPECT_NE(shape_err.find("0.weight: file [8, 4] vs module [9, 4]"), std::string::npos) << shape_err;
+  EXPECT_NE(shape_err.find("0.weight: file [8, 4] vs module [9, 4]"), std::string::npos)
+      << shape_err;
   EXPECT_NE(shape_err.find("model.safetensors"), std::string::npos) << shape_err;
 
   auto fewer = torch::nn::Sequential(torch::nn::Linear(4, 8));

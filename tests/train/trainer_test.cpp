@@ -9,6 +9,7 @@
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/models/weights.h"
+#include "hear/util/random.h"
 #include "test_util.h"
 
 namespace hear::train {
@@ -23,7 +24,7 @@ at::Tensor trainer_clip(const data::ManifestEntry& e, int64_t offset, int64_t le
   at::Tensor out = torch::empty({n}, torch::kFloat);
   auto a = out.accessor<float, 1>();
   for (int64_t i = 0; i < n; ++i) {
-    a[i] = static_cast<float>(data::mix_seed(base, static_cast<uint64_t>(offset + i)) % 2000) /
+    a[i] = static_cast<float>(util::mix_seed(base, static_cast<uint64_t>(offset + i)) % 2000) /
                1000.0f -
            1.0f;
   }

@@ -25,6 +25,16 @@ struct Features {
   at::Tensor lengths;    // (B,) int64 frame counts, floor(samples / hop) + 1
 };
 
+// Frames of a clip of `samples` samples: floor(samples / hop) + 1 (centred framing).
+inline int64_t frame_count(int64_t samples, const FrontendOptions& options = {}) {
+  return samples < 0 ? 0 : samples / options.hop_length + 1;
+}
+// HEAR patches of the same clip: the patch embedding merges frames 2t and 2t+1 (stride 2), so
+// frame_count / 2 (a trailing odd frame is dropped).
+inline int64_t patch_count(int64_t samples, const FrontendOptions& options = {}) {
+  return frame_count(samples, options) / 2;
+}
+
 class Frontend {
  public:
   explicit Frontend(FrontendOptions options = {});
@@ -37,7 +47,7 @@ class Frontend {
   Features operator()(const at::Tensor& waveform) const;
 
   // floor(samples / hop) + 1
-  int64_t num_frames(int64_t samples) const { return samples / options_.hop_length + 1; }
+  int64_t num_frames(int64_t samples) const { return frame_count(samples, options_); }
 
   const FrontendOptions& options() const { return options_; }
   const at::Tensor& mel_filterbank() const { return mel_fb_; }  // (n_fft / 2 + 1, n_mels)

@@ -4,6 +4,7 @@
 //   path<TAB>duration_or_num_samples[<TAB>label[<TAB>offset]]
 //
 // - `path`: absolute, or relative to the folder holding the manifest.
+// Lengths are in samples at audio::kSampleRate (16 kHz).
 // - second column: a value containing '.' is a duration in seconds ("2.5"); otherwise it is a
 //   sample count at 16 kHz ("40000"). Either way it is stored as samples at 16 kHz
 //   (seconds * 16000, rounded). The writer always writes sample counts.
@@ -23,8 +24,6 @@
 #include <vector>
 
 namespace hear::data {
-
-constexpr int64_t kManifestSampleRate = 16000;
 
 struct ManifestEntry {
   std::filesystem::path path;  // absolute or resolved against the manifest's folder

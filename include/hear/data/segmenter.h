@@ -40,11 +40,11 @@ constexpr std::array<std::pair<CropPosition, const char*>, 3> enum_names(CropPos
 
 struct SegmentOptions {
   SegmentMode mode = SegmentMode::kRandomCrop;  // random_crop | consecutive | whole
-  double max_seconds = 6.0;              // random_crop / consecutive: segment length limit
-  double min_seconds = 1.0;              // clips (and consecutive tail blocks) shorter are skipped
-  double crop_to_seconds = 0.0;          // whole: crop longer clips to this (0: never)
+  double max_seconds = 6.0;                     // random_crop / consecutive: segment length limit
+  double min_seconds = 1.0;      // clips (and consecutive tail blocks) shorter are skipped
+  double crop_to_seconds = 0.0;  // whole: crop longer clips to this (0: never)
   CropPosition crop_position = CropPosition::kRandom;  // whole: random | start | center
-  double pad_to_seconds = 0.0;           // whole: zero-pad shorter clips up to this (0: never)
+  double pad_to_seconds = 0.0;  // whole: zero-pad shorter clips up to this (0: never)
 
   void define(io::ConfigSchema& s) {
     s.field("mode", mode, "random_crop | consecutive | whole");
@@ -78,8 +78,5 @@ int64_t seconds_to_samples(double seconds);
 // Deterministic: random crops draw from a hash of (seed, epoch, entry index), independent of order.
 SegmentList make_segments(const std::vector<ManifestEntry>& entries, const SegmentOptions& options,
                           uint64_t seed, int64_t epoch);
-
-// A well-mixed 64-bit hash (splitmix64 finalizer) used for per-item random draws.
-uint64_t mix_seed(uint64_t a, uint64_t b);
 
 }  // namespace hear::data

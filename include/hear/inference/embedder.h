@@ -50,8 +50,7 @@ class Embedder {
 
   // waveforms: 16 kHz mono clips (S_i,) of any lengths >= kMinEmbedSamples, embedded together
   // (zero-padded to the longest; results do not depend on the batch). One entry per clip.
-  std::vector<ClipEmbedding> embed(const std::vector<at::Tensor>& waveforms,
-                                   EmbeddingKind kind);
+  std::vector<ClipEmbedding> embed(const std::vector<at::Tensor>& waveforms, EmbeddingKind kind);
 
  private:
   models::HearClassifier model_{nullptr};

@@ -89,8 +89,7 @@ class StageRun {
   // Writes RUN_DIR/<file> with `module`'s weights and the metadata {stage, step, config} (+ extra);
   // returns the path.
   std::string export_weights(const torch::nn::Module& module, const std::string& file,
-                             const std::string& stage, int64_t step,
-                             io::Metadata extra = {}) const;
+                             const std::string& stage, int64_t step, io::Metadata extra = {}) const;
 
  private:
   std::filesystem::path dir_;

@@ -82,8 +82,8 @@ data::DatasetSplits load_finetune_data(const FinetuneDataConfig& data);
 struct FinetuneConfig {
   std::string run_dir = "runs/finetune";
   FinetuneSetting setting = FinetuneSetting::kBase;  // base | scratch | no_spectrum | transfer
-  std::string pretrained;        // acoustic model weights (stage 2 output), not for scratch
-  int64_t epochs = 80;           // train.steps = epochs x batches per epoch
+  std::string pretrained;  // acoustic model weights (stage 2 output), not for scratch
+  int64_t epochs = 80;     // train.steps = epochs x batches per epoch
   models::HearClassifierOptions model;
   FinetuneDataConfig data;
   train::TrainerOptions train;
@@ -114,8 +114,7 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
 
 // The classifier options of a setting (no_spectrum drops the spectrum branch, transfer freezes
 // the acoustic model).
-models::HearClassifierOptions classifier_options(const FinetuneConfig& config,
-                                                 int64_t num_classes);
+models::HearClassifierOptions classifier_options(const FinetuneConfig& config, int64_t num_classes);
 // Loads acoustic-model weights from a full HEAR model (`acoustic_model.*`), a MAM checkpoint
 // (`encoder.*`) or a bare AcousticModel file.
 void load_acoustic_weights(models::AcousticModel& acoustic_model, const std::string& path);

@@ -10,9 +10,9 @@
 //   shard_00000.safetensors up to shard_size segments, each a F16 tensor `seg_<n>` (rows, E); the
 //                           shard's __metadata__ carries the identity digest
 //
-// rows = min(num_patches, hear_num_patches(samples)): teacher patches 0 .. rows-1, i.e. exactly the
-// rows stage 1 pairs with the tokenizer's patches (ssast.h explains the alignment), including the
-// last one or two that cover padding frames, as the reference does. teacher_patches is
+// rows = min(num_patches, audio::patch_count(samples)): teacher patches 0 .. rows-1, i.e. exactly
+// the rows stage 1 pairs with the tokenizer's patches (ssast.h explains the alignment), including
+// the last one or two that cover padding frames, as the reference does. teacher_patches is
 // teacher_valid_patches(samples), for reference.
 //
 // Identity: the teacher's weights (SHA-256 of the values, teacher_weights_sha256), its config, the

@@ -73,9 +73,8 @@ struct SsastOptions {  // defaults: SSAST-Base-Frame-400
 int64_t kaldi_num_frames(int64_t samples);
 // Teacher patches made only of real (unpadded) frames: kaldi_num_frames / 2.
 int64_t teacher_valid_patches(int64_t samples);
-// HEAR's patch count for the same clip: (S / 160 + 1) / 2 (centred framing, trailing odd frame
-// dropped). The rows of teacher features stage 1 compares with the tokenizer.
-int64_t hear_num_patches(int64_t samples);
+// HEAR's patch count for the same clip (the rows of teacher features stage 1 compares with the
+// tokenizer) is audio::patch_count(samples).
 
 // The teacher's input for one clip: waveform (S,) float -> (num_frames, n_mels) float32 as above.
 // Throws hear::Error when the clip has more than num_frames Kaldi frames (for 1024 frames: more

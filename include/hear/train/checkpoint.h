@@ -45,7 +45,8 @@ struct TrainState {
   std::map<std::string, std::string> extra;  // stage-specific values (e.g. Gumbel temperature)
 };
 
-// Doubles in `extra` and state.yaml are written with 17 significant digits, so they round-trip.
+// Doubles in `extra` and state.yaml are written exactly (util::format_double_exact), so they
+// round-trip.
 std::string format_double(double v);
 double parse_double(const std::string& text, const std::string& what);  // throws naming `what`
 

@@ -58,11 +58,11 @@ struct TrainerOptions {
   int threads = 0;                  // intra-op threads (at::set_num_threads); 0: LibTorch's
                                     // default (physical cores, or OMP_NUM_THREADS)
   NonfiniteAction nonfinite = NonfiniteAction::kError;  // non-finite loss/gradient: error | skip
-  int64_t max_consecutive_skips = 20;  // with skip: more in a row is an error
-  int64_t seed = 0;                    // torch::manual_seed at a fresh start
-  std::string best_metric;             // validation value that selects `best` ("": no `best`)
+  int64_t max_consecutive_skips = 20;                   // with skip: more in a row is an error
+  int64_t seed = 0;                                     // torch::manual_seed at a fresh start
+  std::string best_metric;              // validation value that selects `best` ("": no `best`)
   BestMode best_mode = BestMode::kMax;  // max | min
-  bool progress_bar = true;            // shown only when stdout is a terminal
+  bool progress_bar = true;             // shown only when stdout is a terminal
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
 

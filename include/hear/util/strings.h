@@ -10,8 +10,9 @@ namespace hear::util {
 // `s` without leading and trailing spaces, tabs, CR and LF.
 std::string trim(std::string_view s);
 
-// "a, b, c" (the items joined by `separator`).
-std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
+// "a, b, c" (the items joined by `separator`); past `max_items`: "a, b, ... (3 more)".
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ",
+                 size_t max_items = static_cast<size_t>(-1));
 
 // Every field between `separator`s: "a\tb\t" -> {"a", "b", ""}; "" -> {""}.
 std::vector<std::string> split(std::string_view text, char separator);
