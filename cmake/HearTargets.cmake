@@ -14,10 +14,13 @@ if(HEAR_PCH AND NOT TARGET hear_pch)
   target_precompile_headers(hear_pch PRIVATE ${CMAKE_SOURCE_DIR}/cmake/hear_pch.h)
 endif()
 
-# Shared settings for every target that includes LibTorch headers.
+# Shared settings for every target that includes LibTorch headers. Only the test executable is
+# unity-built (HEAR_UNITY): the library modules compile one file per translation unit, so a
+# file's private helpers keep plain names (the precompiled header already saves the LibTorch
+# parsing that unity batches would).
 function(hear_torch_target target)
   target_compile_options(${target} PRIVATE -Wall -Wextra)
-  if(HEAR_UNITY)
+  if(HEAR_UNITY AND target STREQUAL "hear_tests")
     set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 6)
   endif()
   if(HEAR_PCH)

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hear/bench/inference_bench.h"
+#include "hear/bench/train_bench.h"
 #include "hear/io/config.h"
 #include "hear/io/file_util.h"
 #include "tool_common.h"
@@ -31,7 +32,9 @@ std::string default_reference_script() {
 int main(int argc, char** argv) {
   return hear::tools::run_tool("hear-bench", [&]() -> int {
     CLI::App app{"HEAR efficiency benchmark: parameters, MACs/GFLOPs and real-time factor"};
-    std::string config_path, json_path, sweep_text, reference_path;
+    std::string config_path, json_path, sweep_text, reference_path, train_stage;
+    int64_t batch = 8;
+    int train_steps = 5;
     std::string reference_script = default_reference_script();
     std::vector<std::string> overrides;
     double seconds = 10.0;
@@ -59,9 +62,43 @@ int main(int argc, char** argv) {
                    "reference_rtf.py for --compare-reference (default: $HEAR_SOURCE_DIR/scripts/, "
                    "else ../share/hear/scripts/ beside the program)")
         ->capture_default_str();
+    app.add_option("--train", train_stage,
+                   "time optimizer steps of a training stage instead: tokenizer | pretrain | "
+                   "finetune (paper sizes; --config/overrides set that stage's model keys)");
+    app.add_option("--batch", batch, "--train: clips per step")->check(CLI::PositiveNumber);
+    app.add_option("--steps", train_steps, "--train: timed steps")->check(CLI::PositiveNumber);
     HEAR_PARSE(app, argc, argv);
 
     at::set_num_threads(threads);
+    const std::optional<std::filesystem::path> config_file =
+        config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path);
+    if (!train_stage.empty()) {
+      hear::bench::TrainBenchOptions train;
+      train.stage = hear::bench::parse_train_stage(train_stage);
+      train.batch = batch;
+      train.seconds = seconds;
+      train.steps = train_steps;
+      train.warmup = std::min(warmup, 1);
+      train.classes = classes;
+      switch (train.stage) {
+        case hear::bench::TrainStage::kTokenizer:
+          hear::io::load_config_into(train.tokenizer, config_file, overrides);
+          break;
+        case hear::bench::TrainStage::kPretrain:
+          hear::io::load_config_into(train.mam, config_file, overrides);
+          break;
+        case hear::bench::TrainStage::kFinetune:
+          hear::io::load_config_into(train.classifier, config_file, overrides);
+          break;
+      }
+      const auto report = hear::bench::run_train_bench(train);
+      if (json_path != "-") std::printf("%s", report.text.c_str());
+      if (json_path == "-") std::printf("%s\n", report.json.c_str());
+      if (!json_path.empty() && json_path != "-") {
+        hear::io::write_file_atomic(json_path, report.json + "\n");
+      }
+      return 0;
+    }
     hear::bench::InferenceBenchOptions bench;
     bench.model.decoder.num_classes = classes;
     hear::io::load_config_into(

@@ -12,7 +12,7 @@ namespace hear::audio {
 namespace {
 
 // Kaldi's mel scale: 1127 ln(1 + f / 700).
-double kaldi_mel_scalar(double hz) {
+double mel_scale(double hz) {
   return 1127.0 * std::log(1.0 + hz / 700.0);
 }
 
@@ -29,8 +29,8 @@ at::Tensor kaldi_mel_banks(int num_bins, int padded_window, double sample_rate, 
                 std::to_string(nyquist));
   }
   const double fft_bin_width = sample_rate / padded_window;
-  const double mel_low = kaldi_mel_scalar(low_freq);
-  const double mel_high = kaldi_mel_scalar(high_freq);
+  const double mel_low = mel_scale(low_freq);
+  const double mel_high = mel_scale(high_freq);
   const double mel_delta = (mel_high - mel_low) / (num_bins + 1);
   at::Tensor bin = torch::arange(num_bins, torch::kLong).unsqueeze(1);
   at::Tensor left = mel_low + bin * mel_delta;  // float32, as in torchaudio

@@ -13,7 +13,7 @@ namespace hear::data {
 namespace {
 
 template <class T>
-void loader_shuffle(std::vector<T>& v, util::SplitMix64& rng) {
+void shuffle_in_place(std::vector<T>& v, util::SplitMix64& rng) {
   for (size_t i = v.size(); i > 1; --i) {
     const size_t j = static_cast<size_t>(rng() % i);
     std::swap(v[i - 1], v[j]);
@@ -38,7 +38,7 @@ std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>&
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   util::SplitMix64 rng{
       util::mix_seed(static_cast<uint64_t>(options_.seed), static_cast<uint64_t>(epoch))};
-  if (options_.shuffle) loader_shuffle(order, rng);
+  if (options_.shuffle) shuffle_in_place(order, rng);
   std::vector<std::vector<int64_t>> batches;
   auto cut = [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; b += bs) {
@@ -60,7 +60,7 @@ std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>&
   if (options_.drop_last && !batches.empty() && static_cast<int64_t>(batches.back().size()) < bs) {
     batches.pop_back();  // only the very last can be short: pools are whole batches
   }
-  if (options_.shuffle && options_.bucket_pool > 0) loader_shuffle(batches, rng);
+  if (options_.shuffle && options_.bucket_pool > 0) shuffle_in_place(batches, rng);
   return batches;
 }
 

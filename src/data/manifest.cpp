@@ -16,13 +16,13 @@ namespace hear::data {
 namespace fs = std::filesystem;
 namespace {
 
-bool manifest_all_digits(const std::string& s) {
+bool all_digits(const std::string& s) {
   return !s.empty() &&
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 // Seconds (with '.') or a 16 kHz sample count; returns false when the text is neither.
-bool manifest_parse_length(const std::string& text, int64_t& samples) {
+bool parse_length(const std::string& text, int64_t& samples) {
   if (text.find('.') != std::string::npos) {
     try {
       size_t used = 0;
@@ -34,12 +34,12 @@ bool manifest_parse_length(const std::string& text, int64_t& samples) {
       return false;
     }
   }
-  if (!manifest_all_digits(text) || text.size() > 18) return false;
+  if (!all_digits(text) || text.size() > 18) return false;
   samples = std::stoll(text);
   return true;
 }
 
-std::string manifest_lower(std::string s) {
+std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
@@ -63,7 +63,7 @@ std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
     const auto where = [&] { return manifest.string() + ":" + std::to_string(line_no) + ": "; };
     if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
     auto cols = util::split(line, '\t');
-    const bool header = first_content_line && manifest_lower(cols[0]) == "path";
+    const bool header = first_content_line && lower(cols[0]) == "path";
     first_content_line = false;
     if (header) continue;
     if (cols.size() < 2 || cols.size() > 4) {
@@ -75,13 +75,13 @@ std::vector<ManifestEntry> read_manifest(const fs::path& manifest,
     ManifestEntry e;
     e.path = fs::path(cols[0]);
     if (e.path.is_relative()) e.path = base / e.path;
-    if (!manifest_parse_length(cols[1], e.num_samples)) {
+    if (!parse_length(cols[1], e.num_samples)) {
       throw Error(where() + "bad duration_or_num_samples '" + cols[1] +
                   "' (seconds need a '.', e.g. 2.0; sample counts are integers)");
     }
     if (cols.size() >= 3) e.label = cols[2];
     if (cols.size() == 4 && !cols[3].empty()) {
-      if (!manifest_all_digits(cols[3]) || cols[3].size() > 18) {
+      if (!all_digits(cols[3]) || cols[3].size() > 18) {
         throw Error(where() + "bad offset '" + cols[3] +
                     "' (a sample count at 16 kHz: a non-negative integer)");
       }
@@ -159,11 +159,11 @@ ScanResult scan_directory(const fs::path& root, const ScanOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("scan: '" + root.string() + "' is not a directory");
   std::vector<std::string> exts;
-  for (const auto& e : options.extensions) exts.push_back("." + manifest_lower(e));
+  for (const auto& e : options.extensions) exts.push_back("." + lower(e));
   std::vector<fs::path> files;
   auto consider = [&](const fs::directory_entry& d) {
     if (!d.is_regular_file()) return;
-    const std::string ext = manifest_lower(d.path().extension().string());
+    const std::string ext = lower(d.path().extension().string());
     if (std::find(exts.begin(), exts.end(), ext) != exts.end()) files.push_back(d.path());
   };
   if (options.recursive) {
@@ -239,7 +239,7 @@ LabelMap LabelMap::from_entries(const std::vector<ManifestEntry>& entries) {
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   const bool numeric = std::all_of(names.begin(), names.end(), [](const std::string& s) {
-    return manifest_all_digits(s) && s.size() <= 18;
+    return all_digits(s) && s.size() <= 18;
   });
   if (numeric) {
     std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {

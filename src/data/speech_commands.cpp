@@ -23,7 +23,7 @@ constexpr const char* kScBackground = "_background_noise_";
 constexpr const char* kScUnknown = "_unknown_";
 constexpr const char* kScSilence = "_silence_";
 
-const std::vector<std::string>& sc_gscv1_labels() {
+const std::vector<std::string>& gscv1_labels() {
   static const std::vector<std::string> labels = {"yes",  "no",    "up",       "down",
                                                   "left", "right", "on",       "off",
                                                   "stop", "go",    kScUnknown, kScSilence};
@@ -31,7 +31,7 @@ const std::vector<std::string>& sc_gscv1_labels() {
 }
 
 // The 35 words of v0.02, sorted (v0.01's 30 plus backward, follow, forward, learn, visual).
-const std::vector<std::string>& sc_gscv2_labels() {
+const std::vector<std::string>& gscv2_labels() {
   static const std::vector<std::string> labels = {
       "backward", "bed",  "bird", "cat",   "dog",    "down",  "eight",  "five",   "follow",
       "forward",  "four", "go",   "happy", "house",  "learn", "left",   "marvin", "nine",
@@ -40,13 +40,13 @@ const std::vector<std::string>& sc_gscv2_labels() {
   return labels;
 }
 
-bool sc_is_wav(const fs::path& p) {
+bool is_wav(const fs::path& p) {
   std::string ext = p.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return ext == ".wav";
 }
 
-std::vector<fs::path> sc_sorted_subdirs(const fs::path& dir) {
+std::vector<fs::path> sorted_subdirs(const fs::path& dir) {
   std::vector<fs::path> out;
   for (const auto& d : fs::directory_iterator(dir)) {
     if (d.is_directory()) out.push_back(d.path());
@@ -55,10 +55,10 @@ std::vector<fs::path> sc_sorted_subdirs(const fs::path& dir) {
   return out;
 }
 
-std::vector<fs::path> sc_sorted_wavs(const fs::path& dir) {
+std::vector<fs::path> sorted_wavs(const fs::path& dir) {
   std::vector<fs::path> out;
   for (const auto& d : fs::directory_iterator(dir)) {
-    if (d.is_regular_file() && sc_is_wav(d.path())) out.push_back(d.path());
+    if (d.is_regular_file() && is_wav(d.path())) out.push_back(d.path());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -74,7 +74,7 @@ struct ScListedFile {
   size_t line;
 };
 
-void sc_read_list(const fs::path& list, ScSplit split, std::map<std::string, ScListedFile>& out,
+void read_list(const fs::path& list, ScSplit split, std::map<std::string, ScListedFile>& out,
                   size_t& lines_read) {
   std::ifstream in(list);
   if (!in) throw Error("speech commands: cannot read '" + list.string() + "'");
@@ -107,7 +107,7 @@ void sc_read_list(const fs::path& list, ScSplit split, std::map<std::string, ScL
   }
 }
 
-std::string sc_class_counts(const std::vector<ManifestEntry>& entries, const LabelMap& labels) {
+std::string class_counts(const std::vector<ManifestEntry>& entries, const LabelMap& labels) {
   std::vector<int64_t> counts(static_cast<size_t>(labels.size()), 0);
   for (const auto& e : entries) ++counts[static_cast<size_t>(labels.index(e.label))];
   std::string out;
@@ -167,7 +167,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
   }
 
   DatasetSplits out;
-  const std::vector<std::string>& classes = gscv1 ? sc_gscv1_labels() : sc_gscv2_labels();
+  const std::vector<std::string>& classes = gscv1 ? gscv1_labels() : gscv2_labels();
   out.labels = LabelMap(classes);
   const std::string tag = "speech commands (" + options.protocol + ")";
 
@@ -176,7 +176,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
   std::vector<fs::path> word_dirs;
   std::vector<std::string> ignored_dirs;
   bool has_background = false;
-  for (const auto& dir : sc_sorted_subdirs(root)) {
+  for (const auto& dir : sorted_subdirs(root)) {
     const std::string name = dir.filename().string();
     if (name == kScBackground) {
       has_background = true;
@@ -207,7 +207,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       continue;
     }
     size_t lines = 0;
-    sc_read_list(list, split, listed, lines);
+    read_list(list, split, listed, lines);
     out.notes.push_back(std::string(file) + ": " + std::to_string(lines) + " files");
   }
 
@@ -224,7 +224,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
   for (const auto& dir : word_dirs) {
     const std::string word = dir.filename().string();
     const std::string label = gscv1 && !out.labels.contains(word) ? kScUnknown : word;
-    for (auto& file : sc_sorted_wavs(dir)) {
+    for (auto& file : sorted_wavs(dir)) {
       const std::string rel = word + "/" + file.filename().string();
       found.insert(rel);
       ScSplit split;
@@ -283,7 +283,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
       const int64_t hop =
           std::max<int64_t>(1, std::llround(options.silence_hop_seconds * audio::kSampleRate));
       int64_t files = 0, slices[2] = {0, 0};
-      for (const auto& file : sc_sorted_wavs(root / kScBackground)) {
+      for (const auto& file : sorted_wavs(root / kScBackground)) {
         ++files;
         const int64_t length = probe_manifest_entry(file).num_samples;
         const bool valid = file.filename().string().rfind("running_tap", 0) == 0;
@@ -315,14 +315,14 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
     out.notes.push_back("test = testing_list.txt plus unlisted clips the hash rule puts there" +
                         std::string(gscv1 ? " (no _silence_)" : ""));
   } else {
-    for (const auto& dir : sc_sorted_subdirs(options.test_root)) {
+    for (const auto& dir : sorted_subdirs(options.test_root)) {
       const std::string label = dir.filename().string();
       if (!label.empty() && label[0] == '.') continue;
       if (!out.labels.contains(label)) {
         throw Error(tag + ": test folder '" + dir.string() + "' is not a class of " +
                     options.protocol + " (" + util::join(classes) + ")");
       }
-      for (const auto& file : sc_sorted_wavs(dir)) {
+      for (const auto& file : sorted_wavs(dir)) {
         ManifestEntry e;
         e.path = file;
         e.num_samples = probe_manifest_entry(file).num_samples;
@@ -342,7 +342,7 @@ DatasetSplits read_speech_commands(const SpeechCommandsOptions& options) {
                       std::to_string(out.test.size()));
   for (const auto* split : {&out.train, &out.valid, &out.test}) {
     const char* name = split == &out.train ? "train" : split == &out.valid ? "valid" : "test";
-    out.notes.push_back(std::string(name) + " per class: " + sc_class_counts(*split, out.labels));
+    out.notes.push_back(std::string(name) + " per class: " + class_counts(*split, out.labels));
   }
   return out;
 }

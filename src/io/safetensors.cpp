@@ -56,7 +56,7 @@ uint64_t read_u64_le(const char* p) {
 
 namespace {
 
-Error safetensors_error(const std::string& source, const std::string& what) {
+Error file_error(const std::string& source, const std::string& what) {
   return Error("safetensors file '" + source + "': " + what);
 }
 
@@ -64,11 +64,11 @@ Error safetensors_error(const std::string& source, const std::string& what) {
 uint64_t checked_header_length(const char* first8, uint64_t file_size, const std::string& source) {
   const uint64_t header_len = read_u64_le(first8);
   if (header_len > kMaxHeaderBytes) {
-    throw safetensors_error(
+    throw file_error(
         source, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
   }
   if (header_len > file_size - 8) {
-    throw safetensors_error(source, "header length " + std::to_string(header_len) +
+    throw file_error(source, "header length " + std::to_string(header_len) +
                                         " runs past the end of the file (" +
                                         std::to_string(file_size) + " bytes)");
   }
@@ -77,7 +77,7 @@ uint64_t checked_header_length(const char* first8, uint64_t file_size, const std
 
 SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uint64_t header_len,
                                uint64_t data_size, const std::string& source) {
-  auto fail = [&](const std::string& what) { return safetensors_error(source, what); };
+  auto fail = [&](const std::string& what) { return file_error(source, what); };
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(json_begin, json_end);
@@ -160,7 +160,7 @@ SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uin
 
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source) {
   if (bytes.size() < 8) {
-    throw safetensors_error(
+    throw file_error(
         source, "too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(bytes.data(), bytes.size(), source);
@@ -186,19 +186,19 @@ SafetensorsContent parse_safetensors(const std::string& bytes, const std::string
 SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
   const std::string source = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw safetensors_error(source, "cannot be opened");
+  if (!in) throw file_error(source, "cannot be opened");
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
-  if (ec) throw safetensors_error(source, "cannot be read: " + ec.message());
+  if (ec) throw file_error(source, "cannot be read: " + ec.message());
   char first8[8];
   if (file_size < 8 || !in.read(first8, 8)) {
-    throw safetensors_error(source,
+    throw file_error(source,
                             "too short to hold a header (" + std::to_string(file_size) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(first8, file_size, source);
   std::string json(header_len, '\0');
   if (!in.read(json.data(), static_cast<std::streamsize>(header_len))) {
-    throw safetensors_error(source, "cannot read its header");
+    throw file_error(source, "cannot read its header");
   }
   return parse_header(json.data(), json.data() + json.size(), header_len,
                       file_size - 8 - header_len, source);

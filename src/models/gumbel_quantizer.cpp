@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "hear/error.h"
+#include "hear/nn/util.h"
 
 namespace hear::models {
 

@@ -12,9 +12,9 @@ namespace hear::nn {
 namespace {
 
 // torch.finfo(dtype).min, the reference's fill value for padded keys.
-c10::Scalar attention_lowest_value(c10::ScalarType dtype) {
+c10::Scalar lowest_value(c10::ScalarType dtype) {
   c10::Scalar value;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "attention_lowest_value",
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "lowest_value",
                                   [&] { value = std::numeric_limits<scalar_t>::lowest(); });
   return value;
 }
@@ -159,7 +159,7 @@ at::Tensor RelativePositionAttentionImpl::forward(const at::Tensor& x, const at:
                   std::to_string(t) + "), got " + c10::str(key_mask.sizes()));
     }
     scores = scores.masked_fill(key_mask.logical_not().view({b, 1, 1, t}),
-                                attention_lowest_value(scores.scalar_type()));
+                                lowest_value(scores.scalar_type()));
   }
   auto probs = torch::dropout(torch::softmax(scores, -1), dropout_, is_training());
 

@@ -105,8 +105,16 @@ fs::path StageRun::checkpoint_dir(const std::string& name) const {
 train::FitResult StageRun::fit(const train::TrainerOptions& options, torch::nn::Module& model,
                                data::DataLoader& loader, train::TrainerCallbacks callbacks,
                                std::vector<at::Tensor> params) {
-  train::Trainer trainer(options, dir_, model, loader, std::move(callbacks), request_.config_yaml,
-                         std::move(params));
+  auto trainer_options = options;
+  if (!callbacks.validate && !trainer_options.best_metric.empty()) {
+    // A config that selects `best` by validation, run without a validation set (e.g. the paper's
+    // pre-training config, whose data.valid_manifest is empty): `last` is the result.
+    spdlog::warn("no validation set: no `best` checkpoint by train.best_metric '{}'",
+                 trainer_options.best_metric);
+    trainer_options.best_metric.clear();
+  }
+  train::Trainer trainer(trainer_options, dir_, model, loader, std::move(callbacks),
+                         request_.config_yaml, std::move(params));
   if (request_.resume) trainer.resume();
   return trainer.fit();
 }

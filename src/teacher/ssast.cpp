@@ -18,7 +18,7 @@ namespace {
 constexpr int64_t kKaldiWindow = 400;  // 25 ms at 16 kHz
 constexpr int64_t kKaldiShift = 160;   // 10 ms
 
-torch::nn::LayerNorm ssast_layer_norm(int64_t dim) {
+torch::nn::LayerNorm layer_norm_1e6(int64_t dim) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6));
 }
 
@@ -123,9 +123,9 @@ at::Tensor SsastMlpImpl::forward(const at::Tensor& x) {
 }
 
 SsastBlockImpl::SsastBlockImpl(int64_t embed_dim, int64_t num_heads, int64_t mlp_hidden) {
-  norm1 = register_module("norm1", ssast_layer_norm(embed_dim));
+  norm1 = register_module("norm1", layer_norm_1e6(embed_dim));
   attn = register_module("attn", SsastAttention(embed_dim, num_heads));
-  norm2 = register_module("norm2", ssast_layer_norm(embed_dim));
+  norm2 = register_module("norm2", layer_norm_1e6(embed_dim));
   mlp = register_module("mlp", SsastMlp(embed_dim, mlp_hidden));
 }
 
@@ -145,7 +145,7 @@ SsastVitImpl::SsastVitImpl(const SsastOptions& o) {
   for (int64_t i = 0; i < o.depth; ++i) {
     blocks->push_back(SsastBlock(o.embed_dim, o.num_heads, o.mlp_ratio * o.embed_dim));
   }
-  norm = register_module("norm", ssast_layer_norm(o.embed_dim));
+  norm = register_module("norm", layer_norm_1e6(o.embed_dim));
 }
 
 // ------------------------------------------------------------------------------ the teacher

@@ -25,8 +25,7 @@ std::string optimizer_state_key(const torch::Tensor& p) {
   return c10::guts::to_string(p.unsafeGetTensorImpl());
 }
 
-std::map<const c10::TensorImpl*, std::string> checkpoint_parameter_names(
-    const torch::nn::Module& model) {
+std::map<const c10::TensorImpl*, std::string> parameter_names(const torch::nn::Module& model) {
   std::map<const c10::TensorImpl*, std::string> names;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     names.emplace(item.value().unsafeGetTensorImpl(), item.key());
@@ -34,7 +33,7 @@ std::map<const c10::TensorImpl*, std::string> checkpoint_parameter_names(
   return names;
 }
 
-void checkpoint_rename(const fs::path& from, const fs::path& to) {
+void rename_or_throw(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
   if (ec) {
@@ -43,14 +42,14 @@ void checkpoint_rename(const fs::path& from, const fs::path& to) {
   }
 }
 
-fs::path checkpoint_with_suffix(const fs::path& dir, const std::string& suffix) {
+fs::path with_suffix(const fs::path& dir, const std::string& suffix) {
   fs::path p = dir;
   if (!p.has_filename()) p = p.parent_path();  // "last/" -> "last"
   p += suffix;
   return p;
 }
 
-bool checkpoint_complete(const fs::path& dir) {
+bool is_complete(const fs::path& dir) {
   std::error_code ec;
   return fs::is_regular_file(dir / "state.yaml", ec) &&
          fs::is_regular_file(dir / "model.safetensors", ec);
@@ -104,7 +103,7 @@ void set_torch_rng_state(const std::string& base64) {
 
 io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer,
                               const torch::nn::Module& model) {
-  const auto names = checkpoint_parameter_names(model);
+  const auto names = parameter_names(model);
   io::TensorMap out;
   const auto& states = optimizer.state();
   for (const auto& group : optimizer.param_groups()) {
@@ -129,7 +128,7 @@ io::TensorMap optimizer_state(const torch::optim::AdamW& optimizer,
 
 void load_optimizer_state(torch::optim::AdamW& optimizer, const torch::nn::Module& model,
                           const io::TensorMap& tensors, const std::string& source) {
-  const auto names = checkpoint_parameter_names(model);
+  const auto names = parameter_names(model);
   std::set<std::string> used;
   auto& states = optimizer.state();
   states.clear();
@@ -274,9 +273,9 @@ TrainState train_state_from_yaml(const std::string& text, const std::string& sou
 void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
                      const torch::optim::AdamW* optimizer, const TrainState& state,
                      const std::string& config_yaml) {
-  const fs::path target = checkpoint_with_suffix(dir, "");
-  const fs::path tmp = checkpoint_with_suffix(dir, ".tmp");
-  const fs::path old = checkpoint_with_suffix(dir, ".old");
+  const fs::path target = with_suffix(dir, "");
+  const fs::path tmp = with_suffix(dir, ".tmp");
+  const fs::path old = with_suffix(dir, ".old");
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
@@ -296,18 +295,18 @@ void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
   }
   if (fs::exists(target, ec)) {
     fs::remove_all(old, ec);
-    checkpoint_rename(target, old);
+    rename_or_throw(target, old);
   }
-  checkpoint_rename(tmp, target);
+  rename_or_throw(tmp, target);
   // Also clears a NAME.old left by an interrupted save, now that NAME is complete.
   fs::remove_all(old, ec);
 }
 
 fs::path resolve_checkpoint_dir(const fs::path& dir) {
-  const fs::path target = checkpoint_with_suffix(dir, "");
-  if (checkpoint_complete(target)) return target;
-  const fs::path old = checkpoint_with_suffix(dir, ".old");
-  if (checkpoint_complete(old)) {
+  const fs::path target = with_suffix(dir, "");
+  if (is_complete(target)) return target;
+  const fs::path old = with_suffix(dir, ".old");
+  if (is_complete(old)) {
     spdlog::warn("checkpoint '{}' is incomplete or missing; using '{}' (an interrupted save)",
                  target.string(), old.string());
     return old;

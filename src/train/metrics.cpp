@@ -17,7 +17,7 @@ namespace hear::train {
 namespace fs = std::filesystem;
 namespace {
 
-std::string metrics_csv_header(const std::vector<std::string>& columns) {
+std::string csv_header(const std::vector<std::string>& columns) {
   std::string h = "step";
   for (const auto& c : columns) h += "," + c;
   return h;
@@ -25,8 +25,8 @@ std::string metrics_csv_header(const std::vector<std::string>& columns) {
 
 // Keeps the lines whose step is <= max_step; `step_of` returns -1 for unparsable lines (dropped).
 template <class StepOf>
-std::string metrics_filter_lines(const std::string& text, int64_t max_step, bool keep_first,
-                                 StepOf step_of) {
+std::string filter_lines(const std::string& text, int64_t max_step, bool keep_first,
+                         StepOf step_of) {
   std::istringstream in(text);
   std::string line, out;
   bool first = true;
@@ -40,13 +40,13 @@ std::string metrics_filter_lines(const std::string& text, int64_t max_step, bool
   return out;
 }
 
-std::FILE* metrics_open_append(const fs::path& path) {
+std::FILE* open_append(const fs::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "a");
   if (!f) throw Error("cannot open '" + path.string() + "' for writing: " + std::strerror(errno));
   return f;
 }
 
-std::string metrics_number(double v) {
+std::string format_number(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
   return buf;
@@ -67,7 +67,7 @@ MetricsWriter::MetricsWriter(const fs::path& run_dir, std::vector<std::string> c
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) throw Error("cannot create run directory '" + run_dir.string() + "': " + ec.message());
-  const std::string header = metrics_csv_header(columns_);
+  const std::string header = csv_header(columns_);
   std::string csv_text = header + "\n", jsonl_text;
   if (resume_step) {
     if (fs::exists(csv_path_, ec)) {
@@ -77,31 +77,30 @@ MetricsWriter::MetricsWriter(const fs::path& run_dir, std::vector<std::string> c
         throw Error("'" + csv_path_.string() + "' has columns '" + old_header +
                     "', this run writes '" + header + "'");
       }
-      csv_text =
-          metrics_filter_lines(old, *resume_step, true, [](const std::string& line) -> int64_t {
-            try {
-              return std::stoll(line.substr(0, line.find(',')));
-            } catch (const std::exception&) {
-              return -1;
-            }
-          });
+      csv_text = filter_lines(old, *resume_step, true, [](const std::string& line) -> int64_t {
+        try {
+          return std::stoll(line.substr(0, line.find(',')));
+        } catch (const std::exception&) {
+          return -1;
+        }
+      });
     }
     if (fs::exists(jsonl_path_, ec)) {
-      jsonl_text = metrics_filter_lines(
-          io::read_file(jsonl_path_), *resume_step, false, [](const std::string& line) -> int64_t {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
-                !j["step"].is_number_integer()) {
-              return -1;
-            }
-            return j["step"].get<int64_t>();
-          });
+      jsonl_text = filter_lines(io::read_file(jsonl_path_), *resume_step, false,
+                                [](const std::string& line) -> int64_t {
+                                  auto j = nlohmann::json::parse(line, nullptr, false);
+                                  if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
+                                      !j["step"].is_number_integer()) {
+                                    return -1;
+                                  }
+                                  return j["step"].get<int64_t>();
+                                });
     }
   }
   io::write_file_atomic(csv_path_, csv_text);
   io::write_file_atomic(jsonl_path_, jsonl_text);
-  csv_ = metrics_open_append(csv_path_);
-  jsonl_ = metrics_open_append(jsonl_path_);
+  csv_ = open_append(csv_path_);
+  jsonl_ = open_append(jsonl_path_);
 }
 
 MetricsWriter::~MetricsWriter() {
@@ -125,7 +124,7 @@ void MetricsWriter::write(int64_t step, const MetricValues& values) {
     cline += ",";
     for (auto it = values.rbegin(); it != values.rend(); ++it) {
       if (it->first == c) {
-        if (std::isfinite(it->second)) cline += metrics_number(it->second);
+        if (std::isfinite(it->second)) cline += format_number(it->second);
         break;
       }
     }
@@ -168,6 +167,14 @@ std::string format_report(const ReportLine& line) {
   }
   std::snprintf(buf, sizeof(buf), " | lr %.2e | %.1f clips/s", line.lr, line.clips_per_s);
   out += buf;
+  if (!line.phase_ms.empty()) {
+    out += " |";
+    for (const auto& [name, ms] : line.phase_ms) {
+      std::snprintf(buf, sizeof(buf), " %s %.0f", name.c_str(), ms);
+      out += buf;
+    }
+    out += " ms";
+  }
   if (line.eta_s >= 0) out += " | ETA " + format_duration(line.eta_s);
   return out;
 }

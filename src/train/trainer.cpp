@@ -17,14 +17,14 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_flag = 0;
 
-void hear_train_stop_handler(int) {
+void on_stop_signal(int) {
   g_stop_flag = 1;
 }
 
-using TrainerClock = std::chrono::steady_clock;
+using Clock = std::chrono::steady_clock;
 
-double trainer_seconds_since(TrainerClock::time_point t) {
-  return std::chrono::duration<double>(TrainerClock::now() - t).count();
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
 std::string batch_files_text(const data::Batch& batch) {
@@ -42,8 +42,8 @@ std::string batch_files_text(const data::Batch& batch) {
   return s;
 }
 
-std::vector<torch::Tensor> trainer_parameters(const torch::nn::Module& model,
-                                              std::vector<torch::Tensor> given) {
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model,
+                                                std::vector<torch::Tensor> given) {
   if (given.empty()) {
     for (const auto& p : model.parameters(true)) {
       if (p.requires_grad()) given.push_back(p);
@@ -71,7 +71,7 @@ struct StopSignalGuard::Saved {
 
 StopSignalGuard::StopSignalGuard() : saved_(std::make_unique<Saved>()) {
   struct sigaction action {};
-  action.sa_handler = hear_train_stop_handler;
+  action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   // The first signal asks for a clean stop; SA_RESETHAND makes a second one act as usual.
   action.sa_flags = SA_RESETHAND;
@@ -89,12 +89,16 @@ void seed_torch(uint64_t seed) {
 }
 
 struct Trainer::Interval {
-  TrainerClock::time_point start = TrainerClock::now();
+  Clock::time_point start = Clock::now();
   int64_t steps = 0;
   int64_t clips = 0;
   double loss_sum = 0.0;
   int64_t loss_count = 0;
   double grad_norm_sum = 0.0;
+  // Seconds inside the optimizer steps of the interval, by phase (validation and checkpoint
+  // writes between steps are not in them).
+  double data_s = 0.0, forward_s = 0.0, backward_s = 0.0, optim_s = 0.0;
+  double step_s() const { return data_s + forward_s + backward_s + optim_s; }
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> sums;  // name -> (sum, count)
   void add(const std::string& name, double v) {
     for (auto& s : sums) {
@@ -117,7 +121,7 @@ Trainer::Trainer(TrainerOptions options, fs::path run_dir, torch::nn::Module& mo
       loader_(&loader),
       callbacks_(std::move(callbacks)),
       config_yaml_(std::move(config_yaml)),
-      params_(trainer_parameters(model, std::move(params))),
+      params_(trainable_parameters(model, std::move(params))),
       schedule_(options_.optimizer.lr, options_.schedule, options_.steps) {
   io::validate_config(options_, "train");
   if (!callbacks_.loss) throw Error("trainer: no loss callback");
@@ -242,22 +246,30 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
   double loss_sum = 0.0;
   int64_t clips = 0;
   MetricValues metric_values;
+  double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;
   for (int64_t m = 0; m < micro; ++m) {
+    auto t0 = Clock::now();
     std::optional<data::Batch> batch = next_batch();
     if (!batch) return StepOutcome::kNoData;
+    data_s += seconds_since(t0);
+    t0 = Clock::now();
     StepResult r = forward_loss(*batch);
     const double loss = r.loss.detach().to(torch::kDouble).item<double>();
+    forward_s += seconds_since(t0);
     if (!std::isfinite(loss)) {
       handle_nonfinite("loss", loss, *batch);
       optimizer_->zero_grad();
       return StepOutcome::kSkipped;
     }
+    t0 = Clock::now();
     backward(r, scale);
+    backward_s += seconds_since(t0);
     loss_sum += loss;
     clips += batch->size();
     for (auto& mv : r.metrics) metric_values.push_back(mv);
     last = std::move(batch);
   }
+  const auto optim_start = Clock::now();
   sync_gradients();
   const double grad_norm = clip();
   if (!std::isfinite(grad_norm)) {
@@ -266,6 +278,10 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
     return StepOutcome::kSkipped;
   }
   optimizer_step();
+  interval.optim_s += seconds_since(optim_start);
+  interval.data_s += data_s;
+  interval.forward_s += forward_s;
+  interval.backward_s += backward_s;
   consecutive_skips_ = 0;
   interval.steps += 1;
   interval.clips += clips;
@@ -280,9 +296,13 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
 
 void Trainer::report(Interval& interval, bool force) {
   if (interval.steps == 0 || (!force && state_.step % options_.log_every != 0)) return;
-  const double elapsed = trainer_seconds_since(interval.start);
-  const double clips_per_s = elapsed > 0 ? static_cast<double>(interval.clips) / elapsed : 0.0;
-  const double step_s = elapsed / static_cast<double>(interval.steps);
+  // Throughput and step time of the optimizer steps alone; the ETA also counts what runs between
+  // them (validation, checkpoints).
+  const double steps = static_cast<double>(interval.steps);
+  const double busy = interval.step_s();
+  const double clips_per_s = busy > 0 ? static_cast<double>(interval.clips) / busy : 0.0;
+  const double step_s = busy / steps;
+  const double wall_per_step = seconds_since(interval.start) / steps;
   MetricValues row;
   row.emplace_back("epoch", static_cast<double>(loader_->position().epoch));
   row.emplace_back("loss", interval.loss_sum / static_cast<double>(interval.loss_count));
@@ -293,16 +313,24 @@ void Trainer::report(Interval& interval, bool force) {
   row.emplace_back("grad_norm", interval.grad_norm_sum / static_cast<double>(interval.steps));
   row.emplace_back("clips_per_s", clips_per_s);
   row.emplace_back("step_s", step_s);
+  row.emplace_back("data_ms", 1e3 * interval.data_s / steps);
+  row.emplace_back("forward_ms", 1e3 * interval.forward_s / steps);
+  row.emplace_back("backward_ms", 1e3 * interval.backward_s / steps);
+  row.emplace_back("optim_ms", 1e3 * interval.optim_s / steps);
   metrics_->write(state_.step, row);
 
   ReportLine line;
   line.step = state_.step;
   line.total_steps = options_.steps;
   line.epoch = loader_->position().epoch;
-  line.losses.assign(row.begin() + 1, row.end() - 4);
+  line.losses.assign(row.begin() + 1, row.end() - 8);
   line.lr = state_.lr;
   line.clips_per_s = clips_per_s;
-  line.eta_s = step_s * static_cast<double>(options_.steps - state_.step);
+  line.phase_ms = {{"data", 1e3 * interval.data_s / steps},
+                   {"fwd", 1e3 * interval.forward_s / steps},
+                   {"bwd", 1e3 * interval.backward_s / steps},
+                   {"optim", 1e3 * interval.optim_s / steps}};
+  line.eta_s = wall_per_step * static_cast<double>(options_.steps - state_.step);
   if (progress_) progress_->clear();
   spdlog::info("{}", format_report(line));
   interval = Interval{};
@@ -358,7 +386,10 @@ FitResult Trainer::fit(int64_t stop_at_step) {
   if (!resumed_) seed_torch(static_cast<uint64_t>(options_.seed));
   std::vector<std::string> columns = {"epoch", "loss"};
   for (const auto& n : callbacks_.train_metric_names) columns.push_back(n);
-  for (const auto& n : {"lr", "grad_norm", "clips_per_s", "step_s"}) columns.push_back(n);
+  for (const auto& n : {"lr", "grad_norm", "clips_per_s", "step_s", "data_ms", "forward_ms",
+                        "backward_ms", "optim_ms"}) {
+    columns.push_back(n);
+  }
   for (const auto& n : callbacks_.valid_metric_names) columns.push_back(n);
   metrics_ = std::make_unique<MetricsWriter>(
       run_dir_, columns, resumed_ ? std::optional<int64_t>(state_.step) : std::nullopt);

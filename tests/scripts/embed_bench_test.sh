@@ -68,4 +68,29 @@ grep -q "RTF" table.txt
 import json; t=json.load(open('timing.json'))['lengths'][0]['timing']
 assert t['total']['rtf'] > 0 and len(t['total']['runs']) == 2"
 expect_error "abc" "$BIN/hear-bench" --sweep 1,abc
+
+# Training steps of each stage (tiny widths through the stage's model keys): phases, JSON, MACs.
+small_tok="tokenizer.hidden_size=32 tokenizer.intermediate_size=64 tokenizer.num_attention_heads=4
+  tokenizer.num_transformer_layers=1 tokenizer.num_codebooks=64"
+"$BIN/hear-bench" --train tokenizer --batch 2 --seconds 1 --steps 2 --json tok.json $small_tok \
+  decoder.hidden_size=32 decoder.intermediate_size=64 decoder.num_attention_heads=4 \
+  decoder.num_transformer_layers=1 decoder.knowledge_hidden_size=48 > tok.txt
+grep -q "optimizer" tok.txt || fail "no phase table: $(cat tok.txt)"
+"$BIN/hear-bench" --train pretrain --batch 2 --seconds 1 --steps 2 --json mam.json $small_tok \
+  encoder.hidden_size=32 encoder.intermediate_size=64 encoder.num_attention_heads=4 \
+  encoder.num_transformer_layers=1 > /dev/null
+"$BIN/hear-bench" --train finetune --batch 2 --seconds 1 --steps 2 --classes 5 --json - \
+  --config "$SRC/configs/hear_tiny.yaml" > ft.json
+py - <<'PY'
+import json
+for f, stage in (("tok.json", "tokenizer"), ("mam.json", "pretrain"), ("ft.json", "finetune")):
+    t = json.load(open(f))["train"]
+    assert t["stage"] == stage and t["batch"] == 2 and t["seconds"] == 1 and t["steps"] == 2, t
+    assert set(t["phases"]) == {"data", "frontend", "forward", "backward", "optimizer"}, t
+    assert 0 < t["phases"]["forward"]["median_s"] <= t["median_step_s"], t
+    # forward + backward products: at least twice the forward's
+    assert t["executed_macs_per_step"] > 0 and t["achieved_gflops"] > 0 and t["gemm_gflops"] > 0, t
+print("bench --train ok")
+PY
+expect_error "valid: tokenizer, pretrain, finetune" "$BIN/hear-bench" --train stage4
 echo "embed_bench_test: all checks passed"

@@ -174,33 +174,5 @@ TEST(Checkpoint, LoadErrorsNameTheProblem) {
             std::string::npos);
 }
 
-TEST(Metrics, FixedColumnsAndResumeTruncation) {
-  test::TempDir dir;
-  {
-    MetricsWriter w(dir.path(), {"loss", "lr"});
-    for (int s = 1; s <= 5; ++s) w.write(s, {{"loss", 1.0 / s}, {"lr", 0.5}, {"other", 7}});
-    w.write(5, {{"valid_acc", 0.5}, {"loss", NAN}});
-  }
-  std::string csv = io::read_file(dir / "metrics.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,loss,lr");
-  EXPECT_NE(csv.find("\n2,0.5,0.5\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\n5,,\n"), std::string::npos) << csv;  // NaN and absent values: empty
-  std::string jsonl = io::read_file(dir / "metrics.jsonl");
-  EXPECT_NE(jsonl.find("\"other\":7"), std::string::npos) << jsonl;
-  EXPECT_NE(jsonl.find("\"loss\":null"), std::string::npos) << jsonl;
-  {
-    MetricsWriter w(dir.path(), {"loss", "lr"}, 3);  // resume after step 3: rows 4, 5 go
-    w.write(4, {{"loss", 9.0}});
-  }
-  csv = io::read_file(dir / "metrics.csv");
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << csv;  // header, 1, 2, 3, new 4
-  EXPECT_NE(csv.find("\n4,9,\n"), std::string::npos) << csv;
-  jsonl = io::read_file(dir / "metrics.jsonl");
-  EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 4) << jsonl;
-  EXPECT_THROW(MetricsWriter(dir.path(), {"loss"}, 3), Error);  // different columns
-  MetricsWriter fresh(dir.path(), {"loss"});                    // a fresh run starts new files
-  EXPECT_EQ(io::read_file(dir / "metrics.csv"), "step,loss\n");
-}
-
 }  // namespace
 }  // namespace hear::train

@@ -78,26 +78,5 @@ TEST(Optimizer, ClipGradientsScalesToTheGlobalNorm) {
   EXPECT_TRUE(std::isnan(clip_gradients({a, b}, 1.0)));
 }
 
-TEST(Report, FormatsStepLossesLrThroughputAndEta) {
-  ReportLine l;
-  l.step = 1200;
-  l.total_steps = 450000;
-  l.epoch = 3;
-  l.losses = {{"loss", 2.34567}, {"acc", 0.12}};
-  l.lr = 3e-4;
-  l.clips_per_s = 85.34;
-  l.eta_s = 2 * 86400 + 3 * 3600 + 59;
-  EXPECT_EQ(
-      format_report(l),
-      "step 1200/450000 ep 3 | loss 2.3457 acc 0.1200 | lr 3.00e-04 | 85.3 clips/s | ETA 2d03h");
-  EXPECT_EQ(format_duration(45), "45s");
-  EXPECT_EQ(format_duration(725), "12m05s");
-  EXPECT_EQ(format_duration(3 * 3600 + 7 * 60 + 1), "3h07m");
-  EXPECT_EQ(format_duration(-1), "?");
-  ProgressBar off(10, false);
-  EXPECT_FALSE(off.enabled());
-  off.update(5);  // prints nothing
-}
-
 }  // namespace
 }  // namespace hear::train

@@ -3,13 +3,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <csignal>
+#include <map>
+#include <thread>
 
 #include "hear/data/segmenter.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/models/weights.h"
 #include "hear/util/random.h"
+#include "hear/util/strings.h"
 #include "test_util.h"
 
 namespace hear::train {
@@ -152,7 +156,8 @@ TEST(Trainer, ResumeContinuesBitwiseIdentically) {
   // metrics.csv of the resumed run has each step once: rows 5, 10, 15, 20.
   const std::string csv = io::read_file(resumed_dir / "metrics.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "step,epoch,loss,abs_err,lr,grad_norm,clips_per_s,step_s");
+            "step,epoch,loss,abs_err,lr,grad_norm,clips_per_s,step_s,data_ms,forward_ms,"
+            "backward_ms,optim_ms");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << csv;
   EXPECT_EQ(io::read_file(resumed_dir / "checkpoints/last/config.yaml"), "seed: 1\n");
   EXPECT_FALSE(std::filesystem::exists(resumed_dir / "checkpoints/last.tmp"));
@@ -184,6 +189,45 @@ TEST(Trainer, ValidationDoesNotChangeTheTrainingRandomStream) {
   const auto plain = run(false), validated = run(true);
   ASSERT_EQ(plain.size(), validated.size());
   for (const auto& [k, v] : plain) EXPECT_TRUE(torch::equal(v, validated.at(k))) << k;
+}
+
+TEST(Trainer, StepTimeAndPhasesExcludeValidation) {
+  const auto entries = trainer_entries(32);
+  test::TempDir dir;
+  seed_torch(6);
+  auto m = trainer_mlp(false);
+  data::DataLoader loader(entries, trainer_loader_options(8, 0), std::nullopt, trainer_clip);
+  auto cb = trainer_callbacks(m);
+  cb.validate = [](int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return MetricValues{{"valid_x", 1.0}};
+  };
+  cb.valid_metric_names = {"valid_x"};
+  auto options = trainer_options(4);
+  options.log_every = 4;
+  options.validate_every = 2;
+  options.checkpoint_every = 0;
+  Trainer t(options, dir.path(), *m, loader, cb, "");
+  t.fit();
+  const std::string csv = io::read_file(dir / "metrics.csv");
+  const auto lines = util::split(csv, '\n');
+  const auto header = util::split(lines.at(0), ',');
+  std::vector<std::string> row;
+  for (const auto& l : lines) {
+    const auto fields = util::split(l, ',');
+    // The training row of step 4 (its validation row leaves the step columns empty).
+    if (util::starts_with(l, "4,") && fields.size() == header.size() && !fields[7].empty())
+      row = fields;
+  }
+  ASSERT_EQ(row.size(), header.size()) << csv;
+  std::map<std::string, double> v;
+  for (size_t i = 0; i < header.size(); ++i) v[header[i]] = row[i].empty() ? -1 : std::stod(row[i]);
+  // Two validations of 0.3 s happened inside the interval, none of it in the step time.
+  EXPECT_LT(v.at("step_s"), 0.1) << csv;
+  const double phases =
+      v.at("data_ms") + v.at("forward_ms") + v.at("backward_ms") + v.at("optim_ms");
+  EXPECT_NEAR(phases, 1e3 * v.at("step_s"), 1e-6 + 1e-3 * phases) << csv;
+  EXPECT_GT(v.at("forward_ms"), 0.0);
 }
 
 TEST(Trainer, NonFiniteLossNamesTheStepAndFiles) {

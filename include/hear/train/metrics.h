@@ -46,10 +46,12 @@ struct ReportLine {
   MetricValues losses;  // printed in order: "loss 0.1234 acc 0.5600"
   double lr = 0.0;
   double clips_per_s = 0.0;
-  double eta_s = -1.0;  // < 0: unknown
+  MetricValues phase_ms;  // mean ms per step of each phase ("data", "fwd", ...); may be empty
+  double eta_s = -1.0;    // < 0: unknown
 };
 
-// "step 1200/450000 ep 3 | loss 2.3456 acc 0.1200 | lr 3.00e-04 | 85.3 clips/s | ETA 2d03h"
+// "step 1200/450000 ep 3 | loss 2.3456 acc 0.1200 | lr 3.00e-04 | 85.3 clips/s
+//  | data 3 fwd 120 bwd 250 optim 20 ms | ETA 2d03h"
 std::string format_report(const ReportLine& line);
 // "45s", "12m05s", "3h07m", "2d03h"
 std::string format_duration(double seconds);

@@ -1,0 +1,48 @@
+#pragma once
+// hear-bench --train: the cost of one optimizer step of a training stage at the paper's model
+// sizes on random clips (teacher features random, as a feature cache would give them), split by
+// phase, with the matrix-product work the step executes and the GEMM rate of this machine.
+//
+//   data       random waveforms (B, S) and their lengths (the loader's work is not included)
+//   frontend   log-mel / log-power features
+//   forward    model forward and loss
+//   backward   autograd
+//   optimizer  gradient clipping, AdamW step, zero_grad
+#include <string>
+
+#include "hear/bench/inference_bench.h"
+#include "hear/models/hear_classifier.h"
+#include "hear/models/mam.h"
+#include "hear/models/tokenizer.h"
+#include "hear/train/optimizer.h"
+
+namespace hear::bench {
+
+enum class TrainStage { kTokenizer, kPretrain, kFinetune };
+const char* to_string(TrainStage stage);
+TrainStage parse_train_stage(const std::string& name);  // throws naming the valid names
+
+struct TrainBenchOptions {
+  TrainStage stage = TrainStage::kFinetune;
+  int64_t batch = 8;       // clips per step
+  double seconds = 6.0;    // clip length
+  int warmup = 1;          // untimed steps first
+  int steps = 5;           // timed steps (median and p90 reported)
+  int64_t classes = 50;    // finetune: classifier outputs (ESC-50)
+  models::TokenizerTrainingOptions tokenizer;  // stage 1 (paper sizes by default)
+  models::MamOptions mam;                      // stage 2
+  models::HearClassifierOptions classifier;    // stage 3
+  train::OptimizerOptions optimizer;
+};
+
+// Runs on the calling thread's intra-op pool (at::set_num_threads before). JSON:
+// {"train": {"stage", "batch", "seconds", "threads", "steps", "median_step_s", "p90_step_s",
+//  "clips_per_s", "phases": {name: {"median_s", "p90_s"}}, "executed_macs_per_step",
+//  "achieved_gflops", "gemm_gflops", "gemm_fraction"}}
+BenchReport run_train_bench(const TrainBenchOptions& options);
+
+// GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (median
+// of a few runs): the reference rate a step's achieved GFLOP/s is compared with.
+double measure_gemm_gflops(int64_t n = 1024);
+
+}  // namespace hear::bench

@@ -1,0 +1,227 @@
+#include "hear/bench/train_bench.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "hear/audio/audio_file.h"
+#include "hear/audio/frontend.h"
+#include "hear/bench/op_counter.h"
+#include "hear/bench/timing.h"
+#include "hear/error.h"
+#include "hear/io/config.h"
+
+namespace hear::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+constexpr std::pair<TrainStage, const char*> kStageNames[] = {
+    {TrainStage::kTokenizer, "tokenizer"},
+    {TrainStage::kPretrain, "pretrain"},
+    {TrainStage::kFinetune, "finetune"}};
+
+constexpr const char* kPhases[] = {"data", "frontend", "forward", "backward", "optimizer"};
+
+// One stage's step, as closures over its model: forward + loss from features, and the
+// parameters AdamW trains.
+struct StageStep {
+  std::function<at::Tensor(const audio::Features&)> loss;
+  std::vector<at::Tensor> params;
+  std::string model_summary;
+};
+
+StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Module>& keep) {
+  StageStep s;
+  switch (o.stage) {
+    case TrainStage::kTokenizer: {
+      io::validate_config(o.tokenizer);
+      auto model = models::TokenizerTrainingModel(o.tokenizer);
+      keep = model.ptr();
+      const int64_t width = o.tokenizer.decoder.knowledge_hidden_size;
+      s.loss = [model, width](const audio::Features& f) mutable {
+        const int64_t patches = f.log_mel.size(2) / 2;
+        // Teacher features as a cache gives them: (B, P, K), no teacher compute in the step.
+        const at::Tensor teacher = torch::randn({f.log_mel.size(0), patches, width});
+        return model->forward(f.log_mel, f.lengths, teacher).losses.total;
+      };
+      s.model_summary = "tokenizer " + std::to_string(o.tokenizer.tokenizer.hidden_size) + " wide, " +
+                        std::to_string(o.tokenizer.tokenizer.num_codebooks) + " codes";
+      break;
+    }
+    case TrainStage::kPretrain: {
+      io::validate_config(o.mam);
+      auto model = models::MamModel(o.mam);
+      keep = model.ptr();
+      for (auto& p : model->tokenizer->parameters()) p.set_requires_grad(false);
+      s.loss = [model](const audio::Features& f) mutable {
+        return model->forward(f.log_mel, f.lengths).loss;
+      };
+      s.model_summary = "MAM encoder " + std::to_string(o.mam.encoder.hidden_size) +
+                        " wide, frozen tokenizer";
+      break;
+    }
+    case TrainStage::kFinetune: {
+      auto options = o.classifier;
+      options.decoder.num_classes = o.classes;
+      io::validate_config(options);
+      auto model = models::HearClassifier(options);
+      keep = model.ptr();
+      const int64_t classes = o.classes;
+      s.loss = [model, classes](const audio::Features& f) mutable {
+        const at::Tensor labels = torch::randint(classes, {f.log_mel.size(0)}, torch::kLong);
+        return torch::nn::functional::cross_entropy(model->forward(f), labels);
+      };
+      s.model_summary = "HEAR classifier, " + std::to_string(classes) + " classes";
+      break;
+    }
+  }
+  for (auto& p : keep->parameters()) {
+    if (p.requires_grad()) s.params.push_back(p);
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* to_string(TrainStage stage) {
+  for (const auto& [s, name] : kStageNames) {
+    if (s == stage) return name;
+  }
+  return "?";
+}
+
+TrainStage parse_train_stage(const std::string& name) {
+  std::string valid;
+  for (const auto& [s, n] : kStageNames) {
+    if (name == n) return s;
+    valid += (valid.empty() ? "" : ", ") + std::string(n);
+  }
+  throw Error("--train: unknown stage '" + name + "' (valid: " + valid + ")");
+}
+
+double measure_gemm_gflops(int64_t n) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
+  at::Tensor c = torch::empty({n, n});
+  torch::mm_out(c, a, b);  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    torch::mm_out(c, a, b);
+    t.push_back(seconds_since(t0));
+  }
+  return 2.0 * static_cast<double>(n) * n * n / summarize(t).median / 1e9;
+}
+
+BenchReport run_train_bench(const TrainBenchOptions& o) {
+  if (o.batch < 1 || !(o.seconds > 0) || o.steps < 1 || o.warmup < 0) {
+    throw Error("--train needs --batch >= 1, --seconds > 0, --steps >= 1 and --warmup >= 0");
+  }
+  torch::manual_seed(0);
+  std::shared_ptr<torch::nn::Module> model;
+  StageStep stage = make_stage(o, model);
+  model->train();
+  auto optimizer = train::make_adamw(stage.params, o.optimizer);
+  const audio::Frontend frontend;
+  const int64_t samples = static_cast<int64_t>(std::llround(o.seconds * audio::kSampleRate));
+
+  std::map<std::string, std::vector<double>> phase;
+  std::vector<double> total;
+  auto step = [&](bool timed) {
+    std::map<std::string, double> t;
+    auto t0 = Clock::now();
+    const at::Tensor waves = torch::randn({o.batch, samples}) * 0.1;
+    const at::Tensor lengths = torch::full({o.batch}, samples, torch::kLong);
+    t["data"] = seconds_since(t0);
+    t0 = Clock::now();
+    const auto features = frontend(waves, lengths);
+    t["frontend"] = seconds_since(t0);
+    t0 = Clock::now();
+    const at::Tensor loss = stage.loss(features);
+    loss.item<double>();  // the forward is complete
+    t["forward"] = seconds_since(t0);
+    t0 = Clock::now();
+    loss.backward();
+    t["backward"] = seconds_since(t0);
+    t0 = Clock::now();
+    train::clip_gradients(stage.params, o.optimizer.grad_clip);
+    optimizer->step();
+    optimizer->zero_grad();
+    t["optimizer"] = seconds_since(t0);
+    if (!timed) return;
+    double sum = 0;
+    for (const auto& [name, s] : t) {
+      phase[name].push_back(s);
+      sum += s;
+    }
+    total.push_back(sum);
+  };
+  for (int i = 0; i < o.warmup; ++i) step(false);
+  for (int i = 0; i < o.steps; ++i) step(true);
+  int64_t executed = 0;
+  {
+    ExecutedMacCounter counter;  // one more (untimed) step: products of forward and backward
+    step(false);
+    executed = counter.result().total;
+  }
+  const double gemm = measure_gemm_gflops();
+
+  const TimingStats steps = summarize(total);
+  const double achieved = 2.0 * static_cast<double>(executed) / steps.median / 1e9;
+  nlohmann::json phases = nlohmann::json::object();
+  for (const char* name : kPhases) {
+    const TimingStats s = summarize(phase.at(name));
+    phases[name] = {{"median_s", s.median}, {"p90_s", s.p90}};
+  }
+  nlohmann::json j = {{"stage", to_string(o.stage)},
+                      {"model", stage.model_summary},
+                      {"batch", o.batch},
+                      {"seconds", o.seconds},
+                      {"threads", at::get_num_threads()},
+                      {"steps", o.steps},
+                      {"warmup", o.warmup},
+                      {"median_step_s", steps.median},
+                      {"p90_step_s", steps.p90},
+                      {"clips_per_s", static_cast<double>(o.batch) / steps.median},
+                      {"phases", phases},
+                      {"executed_macs_per_step", executed},
+                      {"achieved_gflops", achieved},
+                      {"gemm_gflops", gemm},
+                      {"gemm_fraction", achieved / gemm}};
+  std::string text;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "train %s: %s, batch %lld x %.3g s, %d threads, median of %d steps after %d\n",
+                to_string(o.stage), stage.model_summary.c_str(), static_cast<long long>(o.batch),
+                o.seconds, at::get_num_threads(), o.steps, o.warmup);
+  text += buf;
+  std::snprintf(buf, sizeof buf, "  %-10s %10s %10s\n", "phase", "median s", "p90 s");
+  text += buf;
+  for (const char* name : kPhases) {
+    std::snprintf(buf, sizeof buf, "  %-10s %10.4f %10.4f\n", name,
+                  phases[name]["median_s"].get<double>(), phases[name]["p90_s"].get<double>());
+    text += buf;
+  }
+  std::snprintf(buf, sizeof buf, "  %-10s %10.4f %10.4f   %.2f clips/s\n", "step", steps.median,
+                steps.p90, static_cast<double>(o.batch) / steps.median);
+  text += buf;
+  std::snprintf(buf, sizeof buf,
+                "  executed %.2f G MACs per step (forward + backward products) -> %.1f GFLOP/s, "
+                "%.0f%% of this machine's GEMM rate (%.1f GFLOP/s, 1024^3 float32)\n",
+                executed / 1e9, achieved, 100.0 * achieved / gemm, gemm);
+  text += buf;
+  return {nlohmann::json{{"train", j}}.dump(2), text};
+}
+
+}  // namespace hear::bench
