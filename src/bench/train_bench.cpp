@@ -26,10 +26,9 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-constexpr std::pair<TrainStage, const char*> kStageNames[] = {
-    {TrainStage::kTokenizer, "tokenizer"},
-    {TrainStage::kPretrain, "pretrain"},
-    {TrainStage::kFinetune, "finetune"}};
+constexpr std::pair<TrainStage, const char*> kStageNames[] = {{TrainStage::kTokenizer, "tokenizer"},
+                                                              {TrainStage::kPretrain, "pretrain"},
+                                                              {TrainStage::kFinetune, "finetune"}};
 
 constexpr const char* kPhases[] = {"data", "frontend", "forward", "backward", "optimizer"};
 
@@ -55,8 +54,8 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
         const at::Tensor teacher = torch::randn({f.log_mel.size(0), patches, width});
         return model->forward(f.log_mel, f.lengths, teacher).losses.total;
       };
-      s.model_summary = "tokenizer " + std::to_string(o.tokenizer.tokenizer.hidden_size) + " wide, " +
-                        std::to_string(o.tokenizer.tokenizer.num_codebooks) + " codes";
+      s.model_summary = "tokenizer " + std::to_string(o.tokenizer.tokenizer.hidden_size) +
+                        " wide, " + std::to_string(o.tokenizer.tokenizer.num_codebooks) + " codes";
       break;
     }
     case TrainStage::kPretrain: {
@@ -67,8 +66,8 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
       s.loss = [model](const audio::Features& f) mutable {
         return model->forward(f.log_mel, f.lengths).loss;
       };
-      s.model_summary = "MAM encoder " + std::to_string(o.mam.encoder.hidden_size) +
-                        " wide, frozen tokenizer";
+      s.model_summary =
+          "MAM encoder " + std::to_string(o.mam.encoder.hidden_size) + " wide, frozen tokenizer";
       break;
     }
     case TrainStage::kFinetune: {

@@ -24,11 +24,11 @@ TrainStage parse_train_stage(const std::string& name);  // throws naming the val
 
 struct TrainBenchOptions {
   TrainStage stage = TrainStage::kFinetune;
-  int64_t batch = 8;       // clips per step
-  double seconds = 6.0;    // clip length
-  int warmup = 1;          // untimed steps first
-  int steps = 5;           // timed steps (median and p90 reported)
-  int64_t classes = 50;    // finetune: classifier outputs (ESC-50)
+  int64_t batch = 8;                           // clips per step
+  double seconds = 6.0;                        // clip length
+  int warmup = 1;                              // untimed steps first
+  int steps = 5;                               // timed steps (median and p90 reported)
+  int64_t classes = 50;                        // finetune: classifier outputs (ESC-50)
   models::TokenizerTrainingOptions tokenizer;  // stage 1 (paper sizes by default)
   models::MamOptions mam;                      // stage 2
   models::HearClassifierOptions classifier;    // stage 3
