@@ -14,6 +14,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev googletest
   python3 python3-numpy python3-torch python3-torchaudio python3-matplotlib
+  python3-pydantic      # the official code's configs, for hear-bench --compare-reference
   sox espeak-ng
 )
 

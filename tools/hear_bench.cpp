@@ -27,6 +27,20 @@ std::string default_reference_script() {
   return (exe.parent_path().parent_path() / "share/hear/scripts/reference_rtf.py").string();
 }
 
+// Runs a reference timing script and returns the JSON object it prints.
+nlohmann::json run_reference(const std::string& cmd, bool quiet) {
+  if (!quiet) std::printf("reference: %s\n", cmd.c_str());
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) text += buf;
+  const int status = pipe ? ::pclose(pipe) : -1;
+  if (status != 0 || text.find('{') == std::string::npos) {
+    throw hear::Error("reference timing failed (" + cmd + "):\n" + text);
+  }
+  return nlohmann::json::parse(text.substr(text.find('{')));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,7 +71,8 @@ int main(int argc, char** argv) {
     app.add_flag("--no-executed-count", no_executed,
                  "skip the cross-check of the MACs against the products a forward executes");
     app.add_option("--compare-reference", reference_path,
-                   "a checkout of the official HEAR code: time it with scripts/reference_rtf.py");
+                   "a checkout of the official HEAR code: time it on the same work "
+                   "(scripts/reference_rtf.py; with --train scripts/reference_train_step.py)");
     app.add_option("--reference-script", reference_script,
                    "reference_rtf.py for --compare-reference (default: $HEAR_SOURCE_DIR/scripts/, "
                    "else ../share/hear/scripts/ beside the program)")
@@ -91,12 +106,33 @@ int main(int argc, char** argv) {
           hear::io::load_config_into(train.classifier, config_file, overrides);
           break;
       }
+      const bool quiet = json_path == "-";
       const auto report = hear::bench::run_train_bench(train);
-      if (json_path != "-") std::printf("%s", report.text.c_str());
-      if (json_path == "-") std::printf("%s\n", report.json.c_str());
-      if (!json_path.empty() && json_path != "-") {
-        hear::io::write_file_atomic(json_path, report.json + "\n");
+      if (!quiet) std::printf("%s", report.text.c_str());
+      auto out = nlohmann::json::parse(report.json);
+      if (!reference_path.empty()) {
+        // The official code's same step, on this machine, in the same run.
+        const auto script =
+            std::filesystem::path(reference_script).parent_path() / "reference_train_step.py";
+        const auto ref = run_reference(
+            "/usr/bin/python3 '" + script.string() + "' --repo '" + reference_path + "' --stage " +
+                train_stage + " --batch " + std::to_string(batch) + " --seconds " +
+                std::to_string(seconds) + " --threads " + std::to_string(threads) + " --steps " +
+                std::to_string(train_steps) + " --warmup " + std::to_string(train.warmup) +
+                " --classes " + std::to_string(classes),
+            quiet);
+        const double ours = out["train"]["median_step_s"].get<double>();
+        const double theirs = ref["median_step_s"].get<double>();
+        out["train"]["reference"] = ref;
+        out["train"]["ratio_to_reference"] = ours / theirs;
+        if (!quiet) {
+          std::printf(
+              "  reference %.4f s per step (official code, torch %s): ours / reference = %.2f\n",
+              theirs, ref.value("torch", "?").c_str(), ours / theirs);
+        }
       }
+      if (quiet) std::printf("%s\n", out.dump(2).c_str());
+      if (!json_path.empty() && !quiet) hear::io::write_file_atomic(json_path, out.dump(2) + "\n");
       return 0;
     }
     hear::bench::InferenceBenchOptions bench;
@@ -125,14 +161,7 @@ int main(int argc, char** argv) {
       const std::string cmd = "/usr/bin/python3 '" + script + "' --repo '" + reference_path +
                               "' --seconds " + std::to_string(lengths.front()) + " --threads " +
                               std::to_string(threads) + " --runs " + std::to_string(runs);
-      if (!quiet) std::printf("reference: %s\n", cmd.c_str());
-      FILE* pipe = ::popen(cmd.c_str(), "r");
-      std::string text;
-      char buf[4096];
-      while (pipe && std::fgets(buf, sizeof buf, pipe)) text += buf;
-      const int status = pipe ? ::pclose(pipe) : -1;
-      if (status != 0) throw hear::Error("reference timing failed (" + cmd + "):\n" + text);
-      out["reference"] = nlohmann::json::parse(text.substr(text.find('{')));
+      out["reference"] = run_reference(cmd, quiet);
       if (!quiet) std::printf("%s\n", out["reference"].dump(2).c_str());
     }
 

@@ -41,8 +41,8 @@ struct TrainBenchOptions {
 //  "achieved_gflops", "gemm_gflops", "gemm_fraction"}}
 BenchReport run_train_bench(const TrainBenchOptions& options);
 
-// GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (median
-// of a few runs): the reference rate a step's achieved GFLOP/s is compared with.
+// GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (the
+// fastest of a few runs): the rate a step's achieved GFLOP/s is compared with.
 double measure_gemm_gflops(int64_t n = 1024);
 
 }  // namespace hear::bench
