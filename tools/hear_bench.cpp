@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--train", train_stage,
                    "time optimizer steps of a training stage instead: tokenizer | pretrain | "
-                   "finetune (paper sizes; --config/overrides set that stage's model keys)");
+                   "finetune (paper sizes; --config/overrides set that stage's model keys)")
+        ->check(CLI::IsMember(hear::io::enum_choices<hear::bench::TrainStage>()));
     app.add_option("--batch", batch, "--train: clips per step")->check(CLI::PositiveNumber);
     app.add_option("--steps", train_steps, "--train: timed steps")->check(CLI::PositiveNumber);
     HEAR_PARSE(app, argc, argv);
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
         config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path);
     if (!train_stage.empty()) {
       hear::bench::TrainBenchOptions train;
-      train.stage = hear::bench::parse_train_stage(train_stage);
+      train.stage = hear::io::parse_enum<hear::bench::TrainStage>(train_stage, "--train");
       train.batch = batch;
       train.seconds = seconds;
       train.steps = train_steps;

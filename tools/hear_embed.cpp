@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "hear/inference/embedder.h"
+#include "hear/util/strings.h"
 #include "tool_common.h"
 
 int main(int argc, char** argv) {
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
                    "acoustic: acoustic-model frames; task: task-model frames; logits: classifier "
                    "outputs; scene: [mean, max, std] of the task-model frames (of the acoustic "
                    "frames when the weights hold only an acoustic model)")
-        ->check(CLI::IsMember({"acoustic", "task", "logits", "scene"}));
+        ->check(CLI::IsMember(hear::io::enum_choices<hear::inference::EmbeddingKind>()));
     app.add_option("--batch-size", batch_size, "files per forward pass")
         ->check(CLI::PositiveNumber);
     app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
         options,
         config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path),
         overrides);
-    const auto kind = hear::inference::parse_embedding_kind(output);
+    const auto kind = hear::io::parse_enum<hear::inference::EmbeddingKind>(output, "--output");
     hear::inference::Embedder embedder(options, weights_path);
     if (!embedder.has_task_model() && (kind == hear::inference::EmbeddingKind::kTask ||
                                        kind == hear::inference::EmbeddingKind::kLogits)) {
@@ -46,8 +47,7 @@ int main(int argc, char** argv) {
     }
     const auto result = hear::inference::embed_files(embedder, inputs, out_dir, kind, batch_size);
     if (!result.failed.empty()) {
-      std::string names;
-      for (const auto& f : result.failed) names += (names.empty() ? "" : ", ") + f;
+      const std::string names = hear::util::join(result.failed);
       std::fprintf(stderr,
                    "hear-embed: error: %zu of %zu files failed: %s (listed in index.json)\n",
                    result.failed.size(), inputs.size(), names.c_str());

@@ -16,6 +16,7 @@
 #include "hear/error.h"
 #include "hear/models/tokenizer.h"
 #include "hear/nn/util.h"
+#include "hear/util/strings.h"
 
 namespace hear::bench {
 namespace {
@@ -60,8 +61,7 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
 
   // ---- machine
   const auto m = machine_info();
-  std::string simd;
-  for (const auto& s : m.simd) simd += (simd.empty() ? "" : " ") + s;
+  const std::string simd = util::join(m.simd, " ");
   out["machine"] = {{"cpu", m.cpu_model},
                     {"architecture", m.architecture},
                     {"host_architecture", m.host_architecture},

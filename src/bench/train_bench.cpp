@@ -27,10 +27,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-constexpr std::pair<TrainStage, const char*> kStageNames[] = {{TrainStage::kTokenizer, "tokenizer"},
-                                                              {TrainStage::kPretrain, "pretrain"},
-                                                              {TrainStage::kFinetune, "finetune"}};
-
 constexpr const char* kPhases[] = {"data", "frontend", "forward", "backward", "optimizer"};
 
 // One stage's step, as closures over its model: forward + loss from features, and the
@@ -93,22 +89,6 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
 }
 
 }  // namespace
-
-const char* to_string(TrainStage stage) {
-  for (const auto& [s, name] : kStageNames) {
-    if (s == stage) return name;
-  }
-  return "?";
-}
-
-TrainStage parse_train_stage(const std::string& name) {
-  std::string valid;
-  for (const auto& [s, n] : kStageNames) {
-    if (name == n) return s;
-    valid += (valid.empty() ? "" : ", ") + std::string(n);
-  }
-  throw Error("--train: unknown stage '" + name + "' (valid: " + valid + ")");
-}
 
 double measure_gemm_gflops(int64_t n) {
   torch::NoGradGuard no_grad;
@@ -185,7 +165,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
     const TimingStats s = summarize(phase.at(name));
     phases[name] = {{"median_s", s.median}, {"p90_s", s.p90}};
   }
-  nlohmann::json j = {{"stage", to_string(o.stage)},
+  nlohmann::json j = {{"stage", io::to_string(o.stage)},
                       {"model", stage.model_summary},
                       {"batch", o.batch},
                       {"seconds", o.seconds},
@@ -204,8 +184,9 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "train %s: %s, batch %lld x %.3g s, %d threads, median of %d steps after %d\n",
-                to_string(o.stage), stage.model_summary.c_str(), static_cast<long long>(o.batch),
-                o.seconds, at::get_num_threads(), o.steps, o.warmup);
+                io::to_string(o.stage).c_str(), stage.model_summary.c_str(),
+                static_cast<long long>(o.batch), o.seconds, at::get_num_threads(), o.steps,
+                o.warmup);
   text += buf;
   std::snprintf(buf, sizeof buf, "  %-10s %10s %10s\n", "phase", "median s", "p90 s");
   text += buf;

@@ -18,12 +18,6 @@ namespace hear::inference {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::pair<EmbeddingKind, const char*> kKindNames[] = {
-    {EmbeddingKind::kAcoustic, "acoustic"},
-    {EmbeddingKind::kTask, "task"},
-    {EmbeddingKind::kLogits, "logits"},
-    {EmbeddingKind::kScene, "scene"}};
-
 bool holds_task_model(const io::TensorMap& tensors) {
   for (const auto& [key, value] : tensors) {
     if (key.rfind("task_model.", 0) == 0 || key.rfind("module.task_model.", 0) == 0) return true;
@@ -32,22 +26,6 @@ bool holds_task_model(const io::TensorMap& tensors) {
 }
 
 }  // namespace
-
-const char* to_string(EmbeddingKind kind) {
-  for (const auto& [k, name] : kKindNames) {
-    if (k == kind) return name;
-  }
-  return "?";
-}
-
-EmbeddingKind parse_embedding_kind(const std::string& name) {
-  std::string valid;
-  for (const auto& [k, n] : kKindNames) {
-    if (name == n) return k;
-    valid += (valid.empty() ? "" : ", ") + std::string(n);
-  }
-  throw Error("unknown embedding kind '" + name + "' (valid: " + valid + ")");
-}
 
 at::Tensor patch_timestamps_ms(int64_t patches) {
   return torch::arange(patches, torch::kDouble) * 20.0 + 5.0;
@@ -74,9 +52,8 @@ Embedder::Embedder(const models::HearClassifierOptions& options, const fs::path&
 std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& waveforms,
                                            EmbeddingKind kind) {
   if (!full_ && (kind == EmbeddingKind::kTask || kind == EmbeddingKind::kLogits)) {
-    throw Error(std::string("embedding kind '") + to_string(kind) +
-                "' needs a full HEAR model, but '" + weights_.string() +
-                "' holds no task_model.* weights (an acoustic model only)");
+    throw Error("embedding kind '" + io::to_string(kind) + "' needs a full HEAR model, but '" +
+                weights_.string() + "' holds no task_model.* weights (an acoustic model only)");
   }
   std::vector<ClipEmbedding> out;
   if (waveforms.empty()) return out;
@@ -129,7 +106,7 @@ EmbedFilesResult embed_files(Embedder& embedder, const std::vector<std::string>&
                              const fs::path& out_dir, EmbeddingKind kind, int64_t batch_size) {
   if (batch_size < 1) throw Error("embed_files: batch size must be >= 1");
   fs::create_directories(out_dir);
-  const std::string kind_name = to_string(kind);
+  const std::string kind_name = io::to_string(kind);
   nlohmann::json index = {{"weights", embedder.weights().string()},
                           {"output", kind_name},
                           {"frame_hop_ms", 20.0},

@@ -166,8 +166,7 @@ void validate_node(const ConfigSchema& schema, const std::string& prefix) {
         bool ok = false;
         for (const auto& c : f.choices) ok = ok || c == v;
         if (!ok) {
-          std::string allowed;
-          for (const auto& c : f.choices) allowed += (allowed.empty() ? "" : ", ") + c;
+          const std::string allowed = util::join(f.choices);
           throw Error("config key '" + key + "': value '" + v + "' is not one of: " + allowed);
         }
       }
@@ -218,8 +217,7 @@ void emit(YAML::Emitter& out, const ConfigSchema& schema) {
 void describe_node(const ConfigSchema& schema, const std::string& prefix, std::ostream& os) {
   for (const auto& f : schema.node().fields) {
     const std::string key = prefix.empty() ? f.name : prefix + "." + f.name;
-    std::string value;
-    for (const auto& v : f.get()) value += (value.empty() ? "" : ", ") + v;
+    std::string value = util::join(f.get());
     if (f.is_list) value = "[" + value + "]";
     os << "  " << key << " (" << f.type << ") = " << value;
     if (f.min || f.max) {

@@ -79,8 +79,8 @@ TEST(Embedder, AcousticModelAloneGivesFramesAndScene) {
   EXPECT_EQ(embedder.embed({a}, EmbeddingKind::kScene)[0].values.size(0), 48);
   test::expect_error_containing([&] { embedder.embed({a}, EmbeddingKind::kLogits); },
                                 {"needs a full HEAR model", "ac.safetensors"});
-  EXPECT_EQ(parse_embedding_kind("scene"), EmbeddingKind::kScene);
-  test::expect_error_containing([&] { parse_embedding_kind("frames"); },
+  EXPECT_EQ(io::parse_enum<EmbeddingKind>("scene", "--output"), EmbeddingKind::kScene);
+  test::expect_error_containing([&] { io::parse_enum<EmbeddingKind>("frames", "--output"); },
                                 {"'frames'", "acoustic, task, logits, scene"});
 }
 

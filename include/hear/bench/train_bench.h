@@ -8,9 +8,12 @@
 //   forward    model forward and loss
 //   backward   autograd
 //   optimizer  gradient clipping, AdamW step, zero_grad
+#include <array>
 #include <string>
+#include <utility>
 
 #include "hear/bench/inference_bench.h"
+#include "hear/io/enum_names.h"
 #include "hear/models/hear_classifier.h"
 #include "hear/models/mam.h"
 #include "hear/models/tokenizer.h"
@@ -19,8 +22,11 @@
 namespace hear::bench {
 
 enum class TrainStage { kTokenizer, kPretrain, kFinetune };
-const char* to_string(TrainStage stage);
-TrainStage parse_train_stage(const std::string& name);  // throws naming the valid names
+constexpr std::array<std::pair<TrainStage, const char*>, 3> enum_names(TrainStage) {
+  return {{{TrainStage::kTokenizer, "tokenizer"},
+           {TrainStage::kPretrain, "pretrain"},
+           {TrainStage::kFinetune, "finetune"}}};
+}
 
 struct TrainBenchOptions {
   TrainStage stage = TrainStage::kFinetune;

@@ -8,12 +8,14 @@
 // acoustic model alone only kAcoustic and kScene (pooled acoustic frames) are available.
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "hear/audio/frontend.h"
+#include "hear/io/enum_names.h"
 #include "hear/models/hear_classifier.h"
 
 namespace hear::inference {
@@ -25,8 +27,12 @@ enum class EmbeddingKind {
   kScene,     // [mean, max, std] of the task-model frames (of the acoustic frames without a
               // task model): (3 · hidden,)
 };
-const char* to_string(EmbeddingKind kind);
-EmbeddingKind parse_embedding_kind(const std::string& name);  // throws naming the valid names
+constexpr std::array<std::pair<EmbeddingKind, const char*>, 4> enum_names(EmbeddingKind) {
+  return {{{EmbeddingKind::kAcoustic, "acoustic"},
+           {EmbeddingKind::kTask, "task"},
+           {EmbeddingKind::kLogits, "logits"},
+           {EmbeddingKind::kScene, "scene"}}};
+}
 
 // The shortest clip the frontend accepts (one STFT window), in 16 kHz samples.
 inline constexpr int64_t kMinEmbedSamples = 1024;
