@@ -40,11 +40,6 @@ int main(int argc, char** argv) {
         overrides);
     const auto kind = hear::io::parse_enum<hear::inference::EmbeddingKind>(output, "--output");
     hear::inference::Embedder embedder(options, weights_path);
-    if (!embedder.has_task_model() && (kind == hear::inference::EmbeddingKind::kTask ||
-                                       kind == hear::inference::EmbeddingKind::kLogits)) {
-      throw hear::Error("--output " + output + " needs a full HEAR model, but '" + weights_path +
-                        "' holds no task_model.* weights (an acoustic model only)");
-    }
     const auto result = hear::inference::embed_files(embedder, inputs, out_dir, kind, batch_size);
     if (!result.failed.empty()) {
       const std::string names = hear::util::join(result.failed);

@@ -49,12 +49,16 @@ Embedder::Embedder(const models::HearClassifierOptions& options, const fs::path&
   model_->eval();
 }
 
-std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& waveforms,
-                                           EmbeddingKind kind) {
+void Embedder::require(EmbeddingKind kind) const {
   if (!full_ && (kind == EmbeddingKind::kTask || kind == EmbeddingKind::kLogits)) {
     throw Error("embedding kind '" + io::to_string(kind) + "' needs a full HEAR model, but '" +
                 weights_.string() + "' holds no task_model.* weights (an acoustic model only)");
   }
+}
+
+std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& waveforms,
+                                           EmbeddingKind kind) {
+  require(kind);
   std::vector<ClipEmbedding> out;
   if (waveforms.empty()) return out;
   const auto B = static_cast<int64_t>(waveforms.size());
@@ -105,6 +109,7 @@ std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& wavefo
 EmbedFilesResult embed_files(Embedder& embedder, const std::vector<std::string>& inputs,
                              const fs::path& out_dir, EmbeddingKind kind, int64_t batch_size) {
   if (batch_size < 1) throw Error("embed_files: batch size must be >= 1");
+  embedder.require(kind);  // before any file is decoded
   fs::create_directories(out_dir);
   const std::string kind_name = io::to_string(kind);
   nlohmann::json index = {{"weights", embedder.weights().string()},

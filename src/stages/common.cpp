@@ -109,7 +109,7 @@ train::FitResult StageRun::fit(const train::TrainerOptions& options, torch::nn::
   if (!callbacks.validate && !trainer_options.best_metric.empty()) {
     // A config that selects `best` by validation, run without a validation set (e.g. the paper's
     // pre-training config, whose data.valid_manifest is empty): `last` is the result.
-    spdlog::warn("no validation set: no `best` checkpoint by train.best_metric '{}'",
+    spdlog::info("no validation set: no `best` checkpoint by train.best_metric '{}'",
                  trainer_options.best_metric);
     trainer_options.best_metric.clear();
   }

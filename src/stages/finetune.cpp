@@ -125,7 +125,6 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   train_options.steps = config.epochs * loader.batches_per_epoch();
   if (train_options.steps == 0) throw Error("the training manifest yields no batch");
   const bool has_valid = !valid_entries.empty();
-  if (!has_valid) train_options.best_metric = "";
   spdlog::info(
       "data: {} train / {} valid / {} test clips, {} classes, {} batches per epoch, "
       "{} epochs = {} steps",

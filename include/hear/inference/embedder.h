@@ -52,6 +52,8 @@ class Embedder {
   Embedder(const models::HearClassifierOptions& options, const std::filesystem::path& weights);
 
   bool has_task_model() const { return full_; }
+  // Throws hear::Error naming the weights when `kind` needs a task model this one lacks.
+  void require(EmbeddingKind kind) const;
   const std::filesystem::path& weights() const { return weights_; }
 
   // waveforms: 16 kHz mono clips (S_i,) of any lengths >= kMinEmbedSamples, embedded together
