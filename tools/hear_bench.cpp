@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     CLI::App app{"HEAR efficiency benchmark: parameters, MACs/GFLOPs and real-time factor"};
     std::string config_path, json_path, sweep_text, reference_path, train_stage;
     int64_t batch = 8;
-    int train_steps = 5;
+    int train_steps = 5, profile_top = 0;
+    bool profile_shapes = false;
     std::string reference_script = default_reference_script();
     std::vector<std::string> overrides;
     double seconds = 10.0;
@@ -83,6 +84,11 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember(hear::io::enum_choices<hear::bench::TrainStage>()));
     app.add_option("--batch", batch, "--train: clips per step")->check(CLI::PositiveNumber);
     app.add_option("--steps", train_steps, "--train: timed steps")->check(CLI::PositiveNumber);
+    app.add_option("--profile", profile_top,
+                   "--train: profile one more step by LibTorch operator, print this many rows")
+        ->check(CLI::PositiveNumber);
+    app.add_flag("--profile-shapes", profile_shapes,
+                 "--train --profile: group by operator and input shapes");
     HEAR_PARSE(app, argc, argv);
 
     at::set_num_threads(threads);
@@ -96,6 +102,8 @@ int main(int argc, char** argv) {
       train.steps = train_steps;
       train.warmup = std::min(warmup, 1);
       train.classes = classes;
+      train.profile_top = profile_top;
+      train.profile_shapes = profile_shapes;
       switch (train.stage) {
         case hear::bench::TrainStage::kTokenizer:
           hear::io::load_config_into(train.tokenizer, config_file, overrides);

@@ -9,14 +9,17 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "hear/audio/audio_file.h"
 #include "hear/audio/frontend.h"
 #include "hear/bench/op_counter.h"
+#include "hear/bench/op_profile.h"
 #include "hear/bench/timing.h"
 #include "hear/error.h"
 #include "hear/io/config.h"
+#include "hear/util/caching_cpu_allocator.h"
 
 namespace hear::bench {
 namespace {
@@ -156,10 +159,13 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
     step(false);
     executed = counter.result().total;
   }
+  std::optional<OpProfile> profile;
+  if (o.profile_top > 0) profile = profile_ops([&] { step(false); }, o.profile_shapes);
   const double gemm = measure_gemm_gflops();
 
   const TimingStats steps = summarize(total);
   const double achieved = 2.0 * static_cast<double>(executed) / steps.median / 1e9;
+  const std::string allocator = util::caching_cpu_allocator_installed() ? "caching" : "system";
   nlohmann::json phases = nlohmann::json::object();
   for (const char* name : kPhases) {
     const TimingStats s = summarize(phase.at(name));
@@ -170,6 +176,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
                       {"batch", o.batch},
                       {"seconds", o.seconds},
                       {"threads", at::get_num_threads()},
+                      {"cpu_allocator", allocator},
                       {"steps", o.steps},
                       {"warmup", o.warmup},
                       {"median_step_s", steps.median},
@@ -180,13 +187,23 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
                       {"achieved_gflops", achieved},
                       {"gemm_gflops", gemm},
                       {"gemm_fraction", achieved / gemm}};
+  if (profile) {
+    nlohmann::json ops = nlohmann::json::array();
+    for (size_t i = 0; i < profile->ops.size() && i < static_cast<size_t>(o.profile_top); ++i) {
+      const OpTime& op = profile->ops[i];
+      ops.push_back(
+          {{"name", op.name}, {"calls", op.calls}, {"self_s", op.self_s}, {"total_s", op.total_s}});
+    }
+    j["profile"] = {{"wall_s", profile->wall_s}, {"ops", ops}};
+  }
   std::string text;
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "train %s: %s, batch %lld x %.3g s, %d threads, median of %d steps after %d\n",
+                "train %s: %s, batch %lld x %.3g s, %d threads, %s CPU allocator, median of %d "
+                "steps after %d\n",
                 io::to_string(o.stage).c_str(), stage.model_summary.c_str(),
-                static_cast<long long>(o.batch), o.seconds, at::get_num_threads(), o.steps,
-                o.warmup);
+                static_cast<long long>(o.batch), o.seconds, at::get_num_threads(),
+                allocator.c_str(), o.steps, o.warmup);
   text += buf;
   std::snprintf(buf, sizeof buf, "  %-10s %10s %10s\n", "phase", "median s", "p90 s");
   text += buf;
@@ -203,6 +220,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
                 "%.0f%% of this machine's GEMM rate (%.1f GFLOP/s, 1024^3 float32)\n",
                 executed / 1e9, achieved, 100.0 * achieved / gemm, gemm);
   text += buf;
+  if (profile) text += "  one more step, profiled:\n" + format_op_profile(*profile, o.profile_top);
   return {nlohmann::json{{"train", j}}.dump(2), text};
 }
 

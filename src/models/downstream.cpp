@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hear/error.h"
+#include "hear/nn/dropout.h"
 #include "hear/nn/util.h"
 
 namespace hear::models {
@@ -91,7 +92,7 @@ at::Tensor FusedSelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor
       // without any valid key.
       scores = scores.masked_fill(masked, std::numeric_limits<float>::lowest());
     }
-    auto probs = torch::dropout(torch::softmax(scores, -1), dropout_, is_training());
+    auto probs = nn::dropout(torch::softmax(scores, -1), dropout_, is_training());
     return torch::matmul(probs, v);
   };
   // The task model attends over the whole clip: its (B, h, T, T) scores reach tens of GB for
@@ -131,9 +132,9 @@ TaskTransformerLayerImpl::TaskTransformerLayerImpl(const TaskModelOptions& o)
 
 at::Tensor TaskTransformerLayerImpl::forward(const at::Tensor& x, const at::Tensor& key_mask) {
   const bool train = is_training();
-  auto y = norm1(x + torch::dropout(self_attn(x, key_mask), dropout_, train));
-  auto ff = linear2(torch::dropout(torch::relu(linear1(y)), dropout_, train));
-  return norm2(y + torch::dropout(ff, dropout_, train));
+  auto y = norm1(x + nn::dropout(self_attn(x, key_mask), dropout_, train));
+  auto ff = linear2(nn::dropout(torch::relu(linear1(y)), dropout_, train));
+  return norm2(y + nn::dropout(ff, dropout_, train));
 }
 
 void TaskTransformerLayerImpl::pretty_print(std::ostream& stream) const {
@@ -210,7 +211,7 @@ at::Tensor ClassifierHeadImpl::forward(const at::Tensor& x, const at::Tensor& le
                 ") input, got " + c10::str(x.sizes()));
   }
   auto y = torch::relu(batch_norm(linear(pool(x, lengths))));
-  return out(torch::dropout(y, options_.dropout_rate, is_training()));
+  return out(nn::dropout(y, options_.dropout_rate, is_training()));
 }
 
 void ClassifierHeadImpl::pretty_print(std::ostream& stream) const {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "hear/error.h"
+#include "hear/nn/dropout.h"
 #include "hear/nn/util.h"
 
 namespace hear::nn {
@@ -161,7 +162,7 @@ at::Tensor RelativePositionAttentionImpl::forward(const at::Tensor& x, const at:
     scores = scores.masked_fill(key_mask.logical_not().view({b, 1, 1, t}),
                                 lowest_value(scores.scalar_type()));
   }
-  auto probs = torch::dropout(torch::softmax(scores, -1), dropout_, is_training());
+  auto probs = nn::dropout(torch::softmax(scores, -1), dropout_, is_training());
 
   at::Tensor out = torch::matmul(probs, v);  // (B, h, T, d)
   if (naive_) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "hear/error.h"
+#include "hear/nn/dropout.h"
 #include "hear/nn/util.h"
 
 namespace hear::nn {
@@ -37,8 +38,8 @@ FeedForwardImpl::FeedForwardImpl(int64_t hidden_size, int64_t intermediate_size,
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
   auto y = torch::silu(intermediate_dense(layer_norm(x)));
-  y = output_dense(torch::dropout(y, dropout_, is_training()));
-  return torch::dropout(y, dropout_, is_training());
+  y = output_dense(nn::dropout(y, dropout_, is_training()));
+  return nn::dropout(y, dropout_, is_training());
 }
 
 void FeedForwardImpl::pretty_print(std::ostream& stream) const {

@@ -30,11 +30,13 @@ constexpr std::array<std::pair<TrainStage, const char*>, 3> enum_names(TrainStag
 
 struct TrainBenchOptions {
   TrainStage stage = TrainStage::kFinetune;
-  int64_t batch = 8;                           // clips per step
-  double seconds = 6.0;                        // clip length
-  int warmup = 1;                              // untimed steps first
-  int steps = 5;                               // timed steps (median and p90 reported)
-  int64_t classes = 50;                        // finetune: classifier outputs (ESC-50)
+  int64_t batch = 8;            // clips per step
+  double seconds = 6.0;         // clip length
+  int warmup = 1;               // untimed steps first
+  int steps = 5;                // timed steps (median and p90 reported)
+  int profile_top = 0;          // > 0: profile one more step by operator, report this many rows
+  bool profile_shapes = false;  // group the profile by operator and input shapes
+  int64_t classes = 50;         // finetune: classifier outputs (ESC-50)
   models::TokenizerTrainingOptions tokenizer;  // stage 1 (paper sizes by default)
   models::MamOptions mam;                      // stage 2
   models::HearClassifierOptions classifier;    // stage 3
@@ -44,7 +46,8 @@ struct TrainBenchOptions {
 // Runs on the calling thread's intra-op pool (at::set_num_threads before). JSON:
 // {"train": {"stage", "batch", "seconds", "threads", "steps", "median_step_s", "p90_step_s",
 //  "clips_per_s", "phases": {name: {"median_s", "p90_s"}}, "executed_macs_per_step",
-//  "achieved_gflops", "gemm_gflops", "gemm_fraction"}}
+//  "achieved_gflops", "gemm_gflops", "gemm_fraction", "profile": {"wall_s", "ops": [{"name",
+//  "calls", "self_s", "total_s"}]} (with profile_top)}}
 BenchReport run_train_bench(const TrainBenchOptions& options);
 
 // GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (the

@@ -1,0 +1,77 @@
+// nn::dropout: the keep rate and scale, exactness of its random stream (manual_seed, thread
+// count), the backward, and the identity outside training.
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "hear/nn/dropout.h"
+
+namespace hear::nn {
+namespace {
+
+TEST(Dropout, KeepsOneMinusPScaledByItsInverse) {
+  torch::manual_seed(0);
+  const at::Tensor x = torch::ones({400, 1000});
+  for (double p : {0.1, 0.5, 0.9}) {
+    const at::Tensor y = nn::dropout(x, p, /*training=*/true);
+    const at::Tensor kept = y.ne(0);
+    const double rate = kept.to(torch::kDouble).mean().item<double>();
+    // 400k Bernoulli draws: 5 standard deviations of the rate.
+    EXPECT_NEAR(rate, 1.0 - p, 5.0 * std::sqrt(p * (1 - p) / 4e5)) << "p = " << p;
+    EXPECT_TRUE(torch::allclose(y.masked_select(kept),
+                                torch::full({kept.sum().item<int64_t>()}, 1.0 / (1.0 - p))));
+  }
+  EXPECT_EQ(nn::dropout(x, 1.0, true).abs().sum().item<double>(), 0.0);
+}
+
+TEST(Dropout, NeighbouringElementsAreIndependent) {
+  // A counter-based mask must not repeat patterns along the index: kept(i) vs kept(i+1).
+  const at::Tensor m = dropout_mask(torch::ones({1 << 20}), 0.5, 1234).ne(0).to(torch::kDouble);
+  const double both =
+      (m.narrow(0, 0, m.size(0) - 1) * m.narrow(0, 1, m.size(0) - 1)).mean().item<double>();
+  EXPECT_NEAR(both, 0.25, 5.0 * std::sqrt(0.25 * 0.75 / (1 << 20)));
+}
+
+TEST(Dropout, StreamFollowsManualSeedAndNotTheThreadCount) {
+  const at::Tensor x = torch::randn({64, 300, 96});
+  const int threads = at::get_num_threads();
+  torch::manual_seed(7);
+  at::set_num_threads(1);
+  const at::Tensor a = nn::dropout(x, 0.1, true);
+  const at::Tensor a2 = nn::dropout(x, 0.1, true);  // the next call draws a new seed
+  torch::manual_seed(7);
+  at::set_num_threads(2);
+  const at::Tensor b = nn::dropout(x, 0.1, true);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, a2));
+  EXPECT_TRUE(torch::equal(dropout_mask(x, 0.3, 99), dropout_mask(x, 0.3, 99)));
+  EXPECT_FALSE(torch::equal(dropout_mask(x, 0.3, 99), dropout_mask(x, 0.3, 100)));
+}
+
+TEST(Dropout, BackwardMultipliesByTheSameMask) {
+  torch::manual_seed(3);
+  const at::Tensor x = torch::randn({8, 50, 32}, torch::requires_grad());
+  const at::Tensor y = nn::dropout(x, 0.25, true);
+  const at::Tensor g = torch::randn_like(y);
+  y.backward(g);
+  // y = x * mask, so mask = y / x where x != 0 and grad = g * mask.
+  const at::Tensor mask = (y / x).detach();
+  EXPECT_TRUE(torch::allclose(x.grad(), g * mask, 1e-6, 1e-6));
+}
+
+TEST(Dropout, IdentityOutsideTrainingOrAtZero) {
+  const at::Tensor x = torch::randn({4, 5});
+  EXPECT_TRUE(nn::dropout(x, 0.5, /*training=*/false).is_same(x));
+  EXPECT_TRUE(nn::dropout(x, 0.0, true).is_same(x));
+  EXPECT_THROW(dropout_mask(x, 1.5, 0), std::exception);
+}
+
+TEST(Dropout, HalfPrecisionMask) {
+  const at::Tensor m = dropout_mask(torch::ones({1000}, torch::kBFloat16), 0.5, 5);
+  EXPECT_EQ(m.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(((m == 0) | (m == 2)).all().item<bool>());
+}
+
+}  // namespace
+}  // namespace hear::nn
