@@ -46,8 +46,8 @@ struct TrainBenchOptions {
 // Runs on the calling thread's intra-op pool (at::set_num_threads before). JSON:
 // {"train": {"stage", "batch", "seconds", "threads", "steps", "median_step_s", "p90_step_s",
 //  "clips_per_s", "phases": {name: {"median_s", "p90_s"}}, "executed_macs_per_step",
-//  "achieved_gflops", "gemm_gflops", "gemm_fraction", "profile": {"wall_s", "ops": [{"name",
-//  "calls", "self_s", "total_s"}]} (with profile_top)}}
+//  "achieved_gflops", "gemm_gflops", "gemm_fraction", "gemm_gflops_1_thread", "of_1_thread_gemm",
+//  "profile": {"wall_s", "ops": [{"name", "calls", "self_s", "total_s"}]} (with profile_top)}}
 BenchReport run_train_bench(const TrainBenchOptions& options);
 
 // GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (the
