@@ -32,10 +32,13 @@ double seconds_since(Clock::time_point t) {
 
 constexpr const char* kPhases[] = {"data", "frontend", "forward", "backward", "optimizer"};
 
-// One stage's step, as closures over its model: forward + loss from features, and the
-// parameters AdamW trains.
+// One stage's step, as closures over its model: the stage's extra inputs of a batch (data
+// phase), forward + loss from features and those inputs, and the parameters AdamW trains.
 struct StageStep {
-  std::function<at::Tensor(const audio::Features&)> loss;
+  std::function<at::Tensor(int64_t batch, int64_t samples)> inputs = [](int64_t, int64_t) {
+    return at::Tensor();
+  };
+  std::function<at::Tensor(const audio::Features&, const at::Tensor& inputs)> loss;
   std::vector<at::Tensor> params;
   std::string model_summary;
 };
@@ -48,10 +51,11 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
       auto model = models::TokenizerTrainingModel(o.tokenizer);
       keep = model.ptr();
       const int64_t width = o.tokenizer.decoder.knowledge_hidden_size;
-      s.loss = [model, width](const audio::Features& f) mutable {
-        const int64_t patches = f.log_mel.size(2) / 2;
-        // Teacher features as a cache gives them: (B, P, K), no teacher compute in the step.
-        const at::Tensor teacher = torch::randn({f.log_mel.size(0), patches, width});
+      // Teacher features as a cache gives them: (B, P, K), no teacher compute in the step.
+      s.inputs = [width](int64_t batch, int64_t samples) {
+        return torch::randn({batch, audio::patch_count(samples), width});
+      };
+      s.loss = [model](const audio::Features& f, const at::Tensor& teacher) mutable {
         return model->forward(f.log_mel, f.lengths, teacher).losses.total;
       };
       s.model_summary = "tokenizer " + std::to_string(o.tokenizer.tokenizer.hidden_size) +
@@ -63,7 +67,7 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
       auto model = models::MamModel(o.mam);
       keep = model.ptr();
       for (auto& p : model->tokenizer->parameters()) p.set_requires_grad(false);
-      s.loss = [model](const audio::Features& f) mutable {
+      s.loss = [model](const audio::Features& f, const at::Tensor&) mutable {
         return model->forward(f.log_mel, f.lengths).loss;
       };
       s.model_summary =
@@ -77,8 +81,10 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
       auto model = models::HearClassifier(options);
       keep = model.ptr();
       const int64_t classes = o.classes;
-      s.loss = [model, classes](const audio::Features& f) mutable {
-        const at::Tensor labels = torch::randint(classes, {f.log_mel.size(0)}, torch::kLong);
+      s.inputs = [classes](int64_t batch, int64_t) {
+        return torch::randint(classes, {batch}, torch::kLong);
+      };
+      s.loss = [model](const audio::Features& f, const at::Tensor& labels) mutable {
         return torch::nn::functional::cross_entropy(model->forward(f), labels);
       };
       s.model_summary = "HEAR classifier, " + std::to_string(classes) + " classes";
@@ -127,12 +133,13 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
     auto t0 = Clock::now();
     const at::Tensor waves = torch::randn({o.batch, samples}) * 0.1;
     const at::Tensor lengths = torch::full({o.batch}, samples, torch::kLong);
+    const at::Tensor inputs = stage.inputs(o.batch, samples);
     t["data"] = seconds_since(t0);
     t0 = Clock::now();
     const auto features = frontend(waves, lengths);
     t["frontend"] = seconds_since(t0);
     t0 = Clock::now();
-    const at::Tensor loss = stage.loss(features);
+    const at::Tensor loss = stage.loss(features, inputs);
     loss.item<double>();  // the forward is complete
     t["forward"] = seconds_since(t0);
     t0 = Clock::now();

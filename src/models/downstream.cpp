@@ -83,8 +83,10 @@ at::Tensor FusedSelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor
   auto k = qkv[1].reshape({b, t, h, d}).transpose(1, 2);
   auto v = qkv[2].reshape({b, t, h, d}).transpose(1, 2);
   const at::Tensor k_t = k.transpose(-1, -2);
-  const at::Tensor masked =
-      key_mask.defined() ? key_mask.logical_not().view({b, 1, 1, t}) : at::Tensor();
+  // A batch without padding needs no fill.
+  const at::Tensor masked = key_mask.defined() && !key_mask.all().item<bool>()
+                                ? key_mask.logical_not().view({b, 1, 1, t})
+                                : at::Tensor();
   auto attend = [&](const at::Tensor& q_rows) {  // (B, h, R, d) -> (B, h, R, d)
     auto scores = torch::matmul(q_rows, k_t);    // (B, h, R, T)
     if (masked.defined()) {

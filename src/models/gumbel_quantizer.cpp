@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "hear/error.h"
+#include "hear/nn/counter_random.h"
 #include "hear/nn/util.h"
 
 namespace hear::models {
@@ -50,7 +51,9 @@ QuantizerOutput GumbelQuantizerImpl::forward(const at::Tensor& logits, const at:
     }
     noise = inject.noise.to(logits_f.options());
   } else if (!inject.codes.defined()) {
-    noise = -torch::empty_like(logits_f).exponential_(1.0, inject.generator).log();  // Gumbel(0, 1)
+    noise = logits_f.device().is_cpu()  // Gumbel(0, 1)
+                ? nn::gumbel_noise(logits_f, nn::draw_seed(inject.generator))
+                : -torch::empty_like(logits_f).exponential_(1.0, inject.generator).log();
   }
   auto y_soft = torch::softmax((noise.defined() ? logits_f + noise : logits_f) / temperature_, -1);
   at::Tensor codes;

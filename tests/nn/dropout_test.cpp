@@ -1,9 +1,11 @@
-// nn::dropout: the keep rate and scale, exactness of its random stream (manual_seed, thread
-// count), the backward, and the identity outside training.
+// nn::dropout and nn/counter_random.h: the keep rate and scale, exactness of its random stream
+// (manual_seed, thread count), the backward, and the identity outside training.
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "hear/nn/counter_random.h"
 #include "hear/nn/dropout.h"
 
 namespace hear::nn {
@@ -71,6 +73,26 @@ TEST(Dropout, HalfPrecisionMask) {
   const at::Tensor m = dropout_mask(torch::ones({1000}, torch::kBFloat16), 0.5, 5);
   EXPECT_EQ(m.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(((m == 0) | (m == 2)).all().item<bool>());
+}
+
+TEST(CounterRandom, GumbelNoiseHasGumbelMoments) {
+  const at::Tensor g = gumbel_noise(torch::empty({1 << 20}), 42);
+  EXPECT_EQ(g.scalar_type(), torch::kFloat);
+  // Gumbel(0, 1): mean = Euler-Mascheroni, variance = pi^2 / 6.
+  EXPECT_NEAR(g.mean().item<double>(), 0.5772157, 0.01);
+  EXPECT_NEAR(g.var().item<double>(), M_PI * M_PI / 6, 0.02);
+  EXPECT_LT(g.abs().max().item<double>(), 17.4);
+  EXPECT_TRUE(torch::equal(g, gumbel_noise(torch::empty({1 << 20}), 42)));
+}
+
+TEST(CounterRandom, SeedsComeFromTheGivenGenerator) {
+  at::Generator a = at::detail::createCPUGenerator(5), b = at::detail::createCPUGenerator(5);
+  EXPECT_EQ(draw_seed(a), draw_seed(b));
+  EXPECT_NE(draw_seed(a), draw_seed(a));
+  torch::manual_seed(1);
+  const uint64_t s = draw_seed();
+  torch::manual_seed(1);
+  EXPECT_EQ(draw_seed(), s);
 }
 
 }  // namespace

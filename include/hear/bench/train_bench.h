@@ -3,7 +3,8 @@
 // sizes on random clips (teacher features random, as a feature cache would give them), split by
 // phase, with the matrix-product work the step executes and the GEMM rate of this machine.
 //
-//   data       random waveforms (B, S) and their lengths (the loader's work is not included)
+//   data       random waveforms (B, S), their lengths and the stage's other inputs (stage 1:
+//              teacher features, stage 3: labels; the loader's work is not included)
 //   frontend   log-mel / log-power features
 //   forward    model forward and loss
 //   backward   autograd

@@ -1,0 +1,30 @@
+#pragma once
+// Random tensors from a counter-based generator: element i of a tensor is a hash of (seed, i)
+// (splitmix64's mix), filled in parallel over the intra-op threads. LibTorch's CPU bernoulli_ and
+// exponential_ draw element by element from one locked mt19937, which costs 40-70 ms for a
+// (16, 300, 1536) activation on this 2-core VM (13% of a fine-tuning step); these take ~2 ms.
+//
+// The seed is one 64-bit draw from a LibTorch generator (the default CPU generator unless one is
+// given), so torch::manual_seed, a checkpoint's saved generator state and --resume stay exact, and
+// a tensor does not depend on the number of threads. The streams differ from LibTorch's own (same
+// distributions, 24-bit resolution: named in each function).
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+#include <cstdint>
+
+namespace hear::nn {
+
+// One 64-bit draw from `generator` (or LibTorch's default CPU generator).
+uint64_t draw_seed(c10::optional<at::Generator> generator = c10::nullopt);
+
+// The scaled keep mask of inverted dropout: like's shape and dtype (CPU), values 0 or 1/(1-p),
+// element i kept when the top 24 bits of its hash are >= p * 2^24 (|P(keep) - (1-p)| < 6e-8).
+at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed);
+
+// Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, CPU), u = (24-bit hash + 1/2) / 2^24,
+// so |g| < 17.4 (LibTorch's exponential_-based noise reaches a little further into the tails).
+at::Tensor gumbel_noise(const at::Tensor& like, uint64_t seed);
+
+}  // namespace hear::nn
