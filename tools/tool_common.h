@@ -14,17 +14,20 @@
 #include <vector>
 #include "hear/error.h"
 #include "hear/io/config.h"
+#include "hear/nn/onednn_matmul.h"
 #include "hear/util/caching_cpu_allocator.h"
 
 namespace hear::tools {
 
 // Runs `body`; hear::Error and any other exception become "<program>: error: <message>", exit 1.
 // Every program reuses freed tensor memory (util/caching_cpu_allocator.h) unless
-// HEAR_CPU_ALLOCATOR=system.
+// HEAR_CPU_ALLOCATOR=system, and runs float32 matrix products on oneDNN (nn/onednn_matmul.h)
+// unless HEAR_MATMUL=blas.
 inline int run_tool(const char* program, const std::function<int()>& body) {
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     util::apply_cpu_allocator_from_environment();
+    nn::apply_matmul_from_environment();
     return body();
   } catch (const hear::Error& e) {
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());
