@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     std::string config_path, json_path, sweep_text, reference_path, train_stage;
     int64_t batch = 8;
     int train_steps = 5, profile_top = 0;
+    std::string precision = "fp32";
     bool profile_shapes = false;
     std::string reference_script = default_reference_script();
     std::vector<std::string> overrides;
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
     app.add_option("--profile", profile_top,
                    "--train: profile one more step by LibTorch operator, print this many rows")
         ->check(CLI::PositiveNumber);
+    app.add_option("--precision", precision, "--train: forward pass fp32 | bf16 (autocast)")
+        ->check(CLI::IsMember(hear::io::enum_choices<hear::train::Precision>()));
     app.add_flag("--profile-shapes", profile_shapes,
                  "--train --profile: group by operator and input shapes");
     HEAR_PARSE(app, argc, argv);
@@ -104,6 +107,7 @@ int main(int argc, char** argv) {
       train.classes = classes;
       train.profile_top = profile_top;
       train.profile_shapes = profile_shapes;
+      train.precision = hear::io::parse_enum<hear::train::Precision>(precision, "--precision");
       switch (train.stage) {
         case hear::bench::TrainStage::kTokenizer:
           hear::io::load_config_into(train.tokenizer, config_file, overrides);

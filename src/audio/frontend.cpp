@@ -1,5 +1,6 @@
 #include "hear/audio/frontend.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -64,6 +65,8 @@ Features Frontend::operator()(const at::Tensor& waveform) const {
 }
 
 Features Frontend::operator()(const at::Tensor& waveforms, const at::Tensor& lengths) const {
+  // Features are float32 even inside a mixed-precision forward (train.precision: bf16).
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const auto& o = options_;
   if (waveforms.dim() != 2) {
     throw Error("Frontend: expected waveforms (B, S), got shape " + c10::str(waveforms.sizes()));

@@ -119,6 +119,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   if (o.batch < 1 || !(o.seconds > 0) || o.steps < 1 || o.warmup < 0) {
     throw Error("--train needs --batch >= 1, --seconds > 0, --steps >= 1 and --warmup >= 0");
   }
+  train::check_cpu_precision(o.precision, "--precision");
   torch::manual_seed(0);
   std::shared_ptr<torch::nn::Module> model;
   StageStep stage = make_stage(o, model);
@@ -140,7 +141,11 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
     const auto features = frontend(waves, lengths);
     t["frontend"] = seconds_since(t0);
     t0 = Clock::now();
-    const at::Tensor loss = stage.loss(features, inputs);
+    at::Tensor loss;
+    {
+      train::AutocastGuard autocast(o.precision);
+      loss = stage.loss(features, inputs);
+    }
     loss.item<double>();  // the forward is complete
     t["forward"] = seconds_since(t0);
     t0 = Clock::now();
@@ -192,6 +197,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
                       {"threads", at::get_num_threads()},
                       {"cpu_allocator", allocator},
                       {"matmul", matmul},
+                      {"precision", io::to_string(o.precision)},
                       {"steps", o.steps},
                       {"warmup", o.warmup},
                       {"median_step_s", steps.median},
@@ -216,11 +222,12 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   std::string text;
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "train %s: %s, batch %lld x %.3g s, %d threads, %s CPU allocator, %s matmul, "
+                "train %s: %s, batch %lld x %.3g s, %d threads, %s, %s CPU allocator, %s matmul, "
                 "median of %d steps after %d\n",
                 io::to_string(o.stage).c_str(), stage.model_summary.c_str(),
                 static_cast<long long>(o.batch), o.seconds, at::get_num_threads(),
-                allocator.c_str(), matmul.c_str(), o.steps, o.warmup);
+                io::to_string(o.precision).c_str(), allocator.c_str(), matmul.c_str(), o.steps,
+                o.warmup);
   text += buf;
   std::snprintf(buf, sizeof buf, "  %-10s %10s %10s\n", "phase", "median s", "p90 s");
   text += buf;

@@ -124,6 +124,7 @@ Trainer::Trainer(TrainerOptions options, fs::path run_dir, torch::nn::Module& mo
       params_(trainable_parameters(model, std::move(params))),
       schedule_(options_.optimizer.lr, options_.schedule, options_.steps) {
   io::validate_config(options_, "train");
+  check_cpu_precision(options_.precision, "train.precision");
   if (!callbacks_.loss) throw Error("trainer: no loss callback");
   if (!options_.best_metric.empty() && !callbacks_.validate) {
     throw Error("train.best_metric '" + options_.best_metric + "' needs a validation callback");
@@ -193,7 +194,11 @@ std::optional<data::Batch> Trainer::next_batch() {
 }
 
 StepResult Trainer::forward_loss(const data::Batch& batch) {
-  StepResult r = callbacks_.loss(batch, state_.step);
+  StepResult r;
+  {
+    AutocastGuard autocast(options_.precision);
+    r = callbacks_.loss(batch, state_.step);
+  }
   if (!r.loss.defined() || r.loss.numel() != 1) {
     throw Error("trainer: the loss callback must return a scalar loss (step " +
                 std::to_string(state_.step) + ")");

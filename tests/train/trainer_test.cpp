@@ -1,5 +1,6 @@
 #include "hear/train/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -406,6 +407,46 @@ TEST(Trainer, OptionsLoadFromYaml) {
   EXPECT_THROW(
       io::config_from_yaml_text<TrainerYamlConfig>("data:\n  segments:\n    mode: x\n", "x"),
       Error);
+}
+
+TEST(Trainer, Bf16AutocastTrainsWithFloat32Weights) {
+  test::TempDir dir;
+  seed_torch(4);
+  auto m = trainer_mlp(false);
+  const auto entries = trainer_entries(64);
+  data::DataLoader loader(entries, trainer_loader_options(16, 1), std::nullopt, trainer_clip);
+  std::vector<double> losses;
+  at::ScalarType forward_dtype = at::kFloat;
+  TrainerCallbacks cb;
+  cb.loss = [&](const data::Batch& b, int64_t) {
+    const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
+    const auto y = m->forward(x);
+    forward_dtype = y.scalar_type();
+    const auto loss = torch::mse_loss(y.to(torch::kFloat), trainer_target(x));
+    losses.push_back(loss.item<double>());
+    return StepResult{loss, {}};
+  };
+  auto opts = trainer_options(200);
+  opts.optimizer.lr = 1e-2;
+  opts.schedule.warmup_steps = 10;
+  opts.precision = Precision::kBf16;
+  Trainer t(opts, dir.path(), *m, loader, cb, "");
+  EXPECT_TRUE(t.fit().finished);
+  EXPECT_EQ(forward_dtype, at::kBFloat16);       // the products ran in bfloat16
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());  // and autocast ended with the forward
+  for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+  const double first = (losses[0] + losses[1] + losses[2]) / 3;
+  const double last = (losses[197] + losses[198] + losses[199]) / 3;
+  EXPECT_LT(last, 0.1 * first) << first << " -> " << last;
+  // fp16 is CUDA's: refused on the CPU, naming the key.
+  opts.precision = Precision::kFp16;
+  test::TempDir dir2;
+  try {
+    Trainer refused(opts, dir2.path(), *m, loader, cb, "");
+    FAIL() << "fp16 accepted on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "hear/models/mam.h"
 #include "hear/models/tokenizer.h"
 #include "hear/train/optimizer.h"
+#include "hear/train/precision.h"
 
 namespace hear::bench {
 
@@ -42,6 +43,7 @@ struct TrainBenchOptions {
   models::MamOptions mam;                      // stage 2
   models::HearClassifierOptions classifier;    // stage 3
   train::OptimizerOptions optimizer;
+  train::Precision precision = train::Precision::kFp32;  // the forward pass (train/precision.h)
 };
 
 // Runs on the calling thread's intra-op pool (at::set_num_threads before). JSON:

@@ -30,6 +30,7 @@
 #include "hear/train/checkpoint.h"
 #include "hear/train/metrics.h"
 #include "hear/train/optimizer.h"
+#include "hear/train/precision.h"
 
 namespace torch::nn {
 class Module;
@@ -60,9 +61,10 @@ struct TrainerOptions {
   NonfiniteAction nonfinite = NonfiniteAction::kError;  // non-finite loss/gradient: error | skip
   int64_t max_consecutive_skips = 20;                   // with skip: more in a row is an error
   int64_t seed = 0;                                     // torch::manual_seed at a fresh start
-  std::string best_metric;              // validation value that selects `best` ("": no `best`)
-  BestMode best_mode = BestMode::kMax;  // max | min
-  bool progress_bar = true;             // shown only when stdout is a terminal
+  std::string best_metric;                 // validation value that selects `best` ("": no `best`)
+  BestMode best_mode = BestMode::kMax;     // max | min
+  bool progress_bar = true;                // shown only when stdout is a terminal
+  Precision precision = Precision::kFp32;  // forward pass: fp32 | bf16 autocast (precision.h)
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
 
@@ -80,6 +82,9 @@ struct TrainerOptions {
     s.field("best_metric", best_metric, "validation value selecting the `best` checkpoint");
     s.field("best_mode", best_mode, "max | min");
     s.field("progress_bar", progress_bar, "progress bar on a terminal");
+    s.field("precision", precision,
+            "forward pass: fp32 | bf16 (autocast; weights, gradients, AdamW stay fp32; "
+            "validation runs fp32) | fp16 (CUDA only)");
     s.section("optimizer", optimizer);
     s.section("schedule", schedule);
   }
