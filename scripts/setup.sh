@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev          # LibTorch 1.13 (CPU)
   libopenblas0-openmp   # without it Debian's torch falls back to the reference BLAS (~18x slower);
                         # the -pthread flavour ignores at::set_num_threads
+  libgloo-dev           # Gloo headers for c10d data-parallel training (symbols are in libtorch)
   libdnnl-dev           # oneDNN (the one LibTorch links): float32 GEMM ~2x OpenBLAS on AVX-512
   libsndfile1-dev libsoxr-dev
   libssl-dev            # libcrypto: SHA-1 / SHA-256
