@@ -23,14 +23,34 @@ void shuffle_in_place(std::vector<T>& v, util::SplitMix64& rng) {
 }  // namespace
 
 int64_t BatchSampler::num_batches(int64_t num_items) const {
-  const int64_t bs = options_.batch_size;
-  return options_.drop_last ? num_items / bs : (num_items + bs - 1) / bs;
+  const int64_t shards = options_.shard_count, bs = options_.batch_size * shards;
+  const int64_t full = num_items / bs, rest = num_items % bs;
+  return options_.drop_last ? full : full + (rest >= shards ? 1 : 0);
 }
 
 std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>& lengths,
                                                      int64_t epoch) const {
   if (options_.batch_size < 1) {
     throw Error("batch_size must be >= 1, got " + std::to_string(options_.batch_size));
+  }
+  if (options_.shard_count < 1 || options_.shard_rank < 0 ||
+      options_.shard_rank >= options_.shard_count) {
+    throw Error("sampler: shard " + std::to_string(options_.shard_rank) + " of " +
+                std::to_string(options_.shard_count) + " is not a valid shard");
+  }
+  if (options_.shard_count > 1) {
+    SamplerOptions global = options_;
+    global.batch_size *= options_.shard_count;
+    global.shard_rank = 0;
+    global.shard_count = 1;
+    const int64_t shards = options_.shard_count, r = options_.shard_rank;
+    std::vector<std::vector<int64_t>> mine;
+    for (const auto& batch : BatchSampler(global).plan(lengths, epoch)) {
+      const int64_t m = static_cast<int64_t>(batch.size());
+      if (m < shards) continue;  // cannot give every process a clip
+      mine.emplace_back(batch.begin() + r * m / shards, batch.begin() + (r + 1) * m / shards);
+    }
+    return mine;
   }
   const int64_t n = static_cast<int64_t>(lengths.size());
   const int64_t bs = options_.batch_size;

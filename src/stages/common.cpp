@@ -93,9 +93,30 @@ void prepare_run_dir(const fs::path& run_dir, const RunRequest& request) {
 }
 
 StageRun::StageRun(fs::path run_dir, RunRequest request, int64_t seed)
-    : dir_(std::move(run_dir)), request_(std::move(request)) {
-  prepare_run_dir(dir_, request_);
+    : dir_(std::move(run_dir)),
+      request_(std::move(request)),
+      parallel_(
+          std::make_unique<train::DataParallel>(train::process_group_config_from_environment())) {
+  if (parallel_->is_main()) {
+    prepare_run_dir(dir_, request_);
+  } else {
+    spdlog::set_level(spdlog::level::warn);
+  }
+  // A rank 0 that failed to prepare RUN_DIR has exited: the others fail here, not later.
+  parallel_->barrier();
+  if (parallel_->world_size() > 1) {
+    spdlog::info("data parallel: {} processes (Gloo); batch_size is per process",
+                 parallel_->world_size());
+  }
   train::seed_torch(static_cast<uint64_t>(seed));
+}
+
+StageRun::~StageRun() = default;
+
+data::LoaderOptions StageRun::sharded(data::LoaderOptions options) const {
+  options.sampler.shard_rank = parallel_->rank();
+  options.sampler.shard_count = parallel_->world_size();
+  return options;
 }
 
 fs::path StageRun::checkpoint_dir(const std::string& name) const {
@@ -115,14 +136,18 @@ train::FitResult StageRun::fit(const train::TrainerOptions& options, torch::nn::
   }
   train::Trainer trainer(trainer_options, dir_, model, loader, std::move(callbacks),
                          request_.config_yaml, std::move(params));
+  trainer.set_data_parallel(parallel_.get());
   if (request_.resume) trainer.resume();
-  return trainer.fit();
+  const train::FitResult result = trainer.fit();
+  parallel_->barrier();  // rank 0's checkpoints are complete before any rank reads them
+  return result;
 }
 
 std::string StageRun::export_weights(const torch::nn::Module& module, const std::string& file,
                                      const std::string& stage, int64_t step,
                                      io::Metadata extra) const {
   const fs::path out = dir_ / file;
+  if (!parallel_->is_main()) return out.string();  // rank 0 writes it
   extra["stage"] = stage;
   extra["step"] = std::to_string(step);
   extra["config"] = request_.config_yaml;

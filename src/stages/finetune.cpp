@@ -97,11 +97,16 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
     throw Error("model.decoder.num_classes is " + std::to_string(config.model.decoder.num_classes) +
                 " but " + label_source + " has " + std::to_string(labels.size()) + " classes");
   }
-  data::write_labels(run_dir / "labels.tsv", labels);
-  // The exact clips of this run (with slice offsets), to rerun or audit it without the reader.
-  data::write_manifest(run_dir / "splits" / "train.tsv", train_entries);
-  if (!valid_entries.empty()) data::write_manifest(run_dir / "splits" / "valid.tsv", valid_entries);
-  if (!test_entries.empty()) data::write_manifest(run_dir / "splits" / "test.tsv", test_entries);
+  const bool writes = run.parallel().is_main();
+  if (writes) {
+    data::write_labels(run_dir / "labels.tsv", labels);
+    // The exact clips of this run (with slice offsets), to rerun or audit it without the reader.
+    data::write_manifest(run_dir / "splits" / "train.tsv", train_entries);
+    if (!valid_entries.empty()) {
+      data::write_manifest(run_dir / "splits" / "valid.tsv", valid_entries);
+    }
+    if (!test_entries.empty()) data::write_manifest(run_dir / "splits" / "test.tsv", test_entries);
+  }
 
   auto model = make_classifier(config, labels.size());
   spdlog::info("setting {}: {}", io::to_string(config.setting), c10::str(*model));
@@ -120,7 +125,7 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
           clips, loader_options.sampler.batch_size);
     }
   }
-  data::DataLoader loader(train_entries, loader_options, labels);
+  data::DataLoader loader(train_entries, run.sharded(loader_options), labels);
   auto train_options = config.train;
   train_options.steps = config.epochs * loader.batches_per_epoch();
   if (train_options.steps == 0) throw Error("the training manifest yields no batch");
@@ -164,13 +169,13 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   }
   if (has_valid) {
     result.valid = evaluate(model, valid_entries, labels, config.data.loader);
-    write_evaluation(run_dir, "valid", result.valid, result.selection_rule);
+    if (writes) write_evaluation(run_dir, "valid", result.valid, result.selection_rule);
     spdlog::info("valid accuracy {:.4f} ({} clips; {})", result.valid.accuracy, result.valid.clips,
                  result.selection_rule);
   }
   if (!test_entries.empty()) {
     result.test = evaluate(model, test_entries, labels, config.data.loader);
-    write_evaluation(run_dir, "test", result.test, result.selection_rule);
+    if (writes) write_evaluation(run_dir, "test", result.test, result.selection_rule);
     spdlog::info("test accuracy {:.4f} ({} clips; {})", result.test.accuracy, result.test.clips,
                  result.selection_rule);
   }
@@ -292,7 +297,10 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
   summary["std_accuracy"] = cv.std_accuracy;
   summary["num_folds"] = entries.size();
   summary["selection_rule"] = "final epoch of each fold (the held-out fold is the test set)";
-  io::write_file_atomic(std::filesystem::path(config.run_dir) / "cv.json", summary.dump(2) + "\n");
+  if (train::process_group_config_from_environment().rank == 0) {  // data parallel: rank 0 writes
+    io::write_file_atomic(std::filesystem::path(config.run_dir) / "cv.json",
+                          summary.dump(2) + "\n");
+  }
   spdlog::info("cross-validation: accuracy {:.4f} +- {:.4f} over {} folds", cv.mean_accuracy,
                cv.std_accuracy, cv.folds.size());
   return cv;

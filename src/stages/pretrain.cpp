@@ -58,7 +58,7 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
   for (auto& p : model->tokenizer->parameters()) p.set_requires_grad(false);
   spdlog::info("model: {}", c10::str(*model));
   const auto loader = make_training_loader(
-      corpus.train, config.data.loader, data::LabelMap(std::vector<std::string>{}),
+      corpus.train, run.sharded(config.data.loader), data::LabelMap(std::vector<std::string>{}),
       "data.train_manifest '" + config.data.train_manifest + "'");
   const audio::Frontend frontend;
 

@@ -127,7 +127,7 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   models::TokenizerTrainingModel model(model_options);
   spdlog::info("model: {}", c10::str(*model));
   const auto loader = make_training_loader(
-      corpus.train, config.data.loader, data::LabelMap(std::vector<std::string>{}),
+      corpus.train, run.sharded(config.data.loader), data::LabelMap(std::vector<std::string>{}),
       "data.train_manifest '" + config.data.train_manifest + "'");
   const audio::Frontend frontend;
 

@@ -182,8 +182,13 @@ TrainState Trainer::snapshot_state() {
   return s;
 }
 
+bool Trainer::writes() const {
+  return !parallel_ || parallel_->is_main();
+}
+
 void Trainer::save_checkpoint(const std::string& name) {
   const TrainState s = snapshot_state();
+  if (!writes()) return;
   hear::train::save_checkpoint(checkpoint_dir(name), *model_, optimizer_.get(), s, config_yaml_);
 }
 
@@ -215,7 +220,11 @@ void Trainer::backward(const StepResult& result, double scale) {
 }
 
 void Trainer::sync_gradients() {
-  if (callbacks_.sync_gradients) callbacks_.sync_gradients(params_);
+  if (callbacks_.sync_gradients) {
+    callbacks_.sync_gradients(params_);
+  } else if (parallel_) {
+    parallel_->average_gradients(params_);
+  }
 }
 
 double Trainer::clip() {
@@ -322,7 +331,7 @@ void Trainer::report(Interval& interval, bool force) {
   row.emplace_back("forward_ms", 1e3 * interval.forward_s / steps);
   row.emplace_back("backward_ms", 1e3 * interval.backward_s / steps);
   row.emplace_back("optim_ms", 1e3 * interval.optim_s / steps);
-  metrics_->write(state_.step, row);
+  if (metrics_) metrics_->write(state_.step, row);
 
   ReportLine line;
   line.step = state_.step;
@@ -356,7 +365,7 @@ MetricValues Trainer::run_validation() {
     model_->train();
     set_torch_rng_state(rng);
   }
-  metrics_->write(state_.step, values);
+  if (metrics_) metrics_->write(state_.step, values);
   std::string text;
   for (const auto& [k, v] : values) text += fmt::format(" {} {:.4f}", k, v);
   if (progress_) progress_->clear();
@@ -396,10 +405,21 @@ FitResult Trainer::fit(int64_t stop_at_step) {
     columns.push_back(n);
   }
   for (const auto& n : callbacks_.valid_metric_names) columns.push_back(n);
-  metrics_ = std::make_unique<MetricsWriter>(
-      run_dir_, columns, resumed_ ? std::optional<int64_t>(state_.step) : std::nullopt);
-  progress_ = std::make_unique<ProgressBar>(
-      options_.steps, options_.progress_bar ? std::nullopt : std::optional<bool>(false));
+  if (writes()) {
+    metrics_ = std::make_unique<MetricsWriter>(
+        run_dir_, columns, resumed_ ? std::optional<int64_t>(state_.step) : std::nullopt);
+    progress_ = std::make_unique<ProgressBar>(
+        options_.steps, options_.progress_bar ? std::nullopt : std::optional<bool>(false));
+  }
+  if (parallel_ && parallel_->world_size() > 1) {
+    // Every rank starts from rank 0's weights (fresh or resumed alike).
+    std::vector<torch::Tensor> state;
+    for (const auto& p : model_->parameters()) state.push_back(p);
+    for (const auto& b : model_->buffers()) {
+      if (b.is_floating_point()) state.push_back(b);
+    }
+    parallel_->broadcast(state);
+  }
   clear_stop_request();
   StopSignalGuard signals;
   model_->train();

@@ -138,6 +138,46 @@ TEST(Sampler, ShufflesPerEpochDeterministically) {
   EXPECT_EQ(BatchSampler(o).plan(lengths, 3)[1], (std::vector<int64_t>{4, 5, 6, 7}));
 }
 
+TEST(Sampler, ShardsSplitTheGlobalBatchesOfOneProcess) {
+  // 2 processes x batch 3 take the halves of each batch of 6 that one process would plan, with
+  // length bucketing too; a final global batch of 1 clip (fewer than 2 processes) is dropped.
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < 25; ++i) lengths.push_back((i * 7) % 11);
+  for (int64_t pool : {0, 2}) {
+    SamplerOptions one;
+    one.batch_size = 6;
+    one.seed = 3;
+    one.bucket_pool = pool;
+    const auto global = BatchSampler(one).plan(lengths, 2);
+    ASSERT_EQ(global.size(), 5u);  // 4 x 6 + 1
+    std::vector<std::vector<std::vector<int64_t>>> shards;
+    for (int64_t r = 0; r < 2; ++r) {
+      SamplerOptions o = one;
+      o.batch_size = 3;
+      o.shard_rank = r;
+      o.shard_count = 2;
+      shards.push_back(BatchSampler(o).plan(lengths, 2));
+      EXPECT_EQ(BatchSampler(o).num_batches(25), 4);
+    }
+    ASSERT_EQ(shards[0].size(), 4u);
+    ASSERT_EQ(shards[1].size(), 4u);
+    std::vector<std::vector<int64_t>> kept;  // bucketing may have shuffled the short one anywhere
+    for (const auto& g : global) {
+      if (g.size() >= 2) kept.push_back(g);
+    }
+    ASSERT_EQ(kept.size(), 4u);
+    for (size_t b = 0; b < 4; ++b) {
+      std::vector<int64_t> joined = shards[0][b];
+      joined.insert(joined.end(), shards[1][b].begin(), shards[1][b].end());
+      EXPECT_EQ(joined, kept[b]) << "pool " << pool << " batch " << b;
+    }
+  }
+  SamplerOptions bad;
+  bad.shard_rank = 2;
+  bad.shard_count = 2;
+  EXPECT_THROW(BatchSampler(bad).plan({1, 2, 3}, 0), Error);
+}
+
 TEST(Sampler, BucketingGroupsSimilarLengths) {
   std::vector<int64_t> lengths;
   for (int i = 0; i < 400; ++i)

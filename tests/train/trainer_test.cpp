@@ -2,7 +2,10 @@
 
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -13,6 +16,7 @@
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/models/weights.h"
+#include "hear/train/distributed.h"
 #include "hear/util/random.h"
 #include "hear/util/strings.h"
 #include "test_util.h"
@@ -447,6 +451,67 @@ TEST(Trainer, Bf16AutocastTrainsWithFloat32Weights) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("train.precision"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trainer, DataParallelMatchesOneProcessWithTheGlobalBatch) {
+  // Two ranks (threads of this process, c10d over loopback) with batch 8 each, sharded, against
+  // one process with batch 16: the same global batches, so the same weights after 12 steps
+  // (across an epoch boundary); both ranks end bitwise equal, and only rank 0 writes.
+  const auto entries = trainer_entries(48);
+  auto options = trainer_options(12);
+  options.checkpoint_every = 0;
+  test::TempDir single_dir;
+  seed_torch(1);
+  auto single = trainer_mlp(false);
+  {
+    data::DataLoader loader(entries, trainer_loader_options(16, 1), std::nullopt, trainer_clip);
+    Trainer t(options, single_dir.path(), *single, loader, trainer_callbacks(single), "");
+    EXPECT_TRUE(t.fit().finished);
+  }
+  const int port = [] {  // a free loopback port
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return static_cast<int>(ntohs(addr.sin_port));
+  }();
+  test::TempDir parallel_dir;
+  std::vector<torch::nn::Sequential> ranks(2);
+  seed_torch(1);
+  ranks[0] = trainer_mlp(false);
+  seed_torch(77);  // rank 1 starts elsewhere: the broadcast must overwrite it
+  ranks[1] = trainer_mlp(false);
+  auto run_rank = [&](int rank) {
+    ProcessGroupConfig config;
+    config.rank = rank;
+    config.world_size = 2;
+    config.master_port = port;
+    config.timeout = std::chrono::seconds(30);
+    DataParallel parallel(config);
+    auto loader_options = trainer_loader_options(8, 1);
+    loader_options.sampler.shard_rank = rank;
+    loader_options.sampler.shard_count = 2;
+    data::DataLoader loader(entries, loader_options, std::nullopt, trainer_clip);
+    Trainer t(options, parallel_dir.path(), *ranks[rank], loader, trainer_callbacks(ranks[rank]),
+              "");
+    t.set_data_parallel(&parallel);
+    EXPECT_TRUE(t.fit().finished);
+  };
+  std::thread second(run_rank, 1);
+  run_rank(0);
+  second.join();
+  trainer_expect_same_weights(*ranks[0], *ranks[1]);
+  const auto a = models::module_state(*single), b = models::module_state(*ranks[0]);
+  for (const auto& [k, v] : a) {
+    EXPECT_LT((v - b.at(k)).abs().max().item<double>(), 1e-5) << k;
+  }
+  EXPECT_TRUE(std::filesystem::exists(parallel_dir / "checkpoints/last/state.yaml"));
+  const std::string csv = io::read_file(parallel_dir / "metrics.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 3) << csv;  // steps 5, 10, 12: one writer
 }
 
 }  // namespace

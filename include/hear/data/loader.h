@@ -57,9 +57,15 @@ struct SamplerOptions {
   // sorted by length and cut into batches, and the batch order is shuffled. 0: off.
   int64_t bucket_pool = 0;
   int64_t seed = 0;
+  // Data-parallel sharding (set by the stage skeleton, not a config key): the epoch is planned in
+  // global batches of batch_size x shard_count, and this process takes the shard_rank-th of
+  // shard_count even slices of each, so the global batches do not depend on the world size. A
+  // final global batch smaller than shard_count is dropped.
+  int64_t shard_rank = 0;
+  int64_t shard_count = 1;
 
   void define(io::ConfigSchema& s) {
-    s.field("batch_size", batch_size, "clips per batch").min(1);
+    s.field("batch_size", batch_size, "clips per batch (per process in data-parallel runs)").min(1);
     s.field("shuffle", shuffle, "shuffle every epoch (seeded)");
     s.field("drop_last", drop_last, "drop each epoch's final incomplete batch");
     s.field("bucket_pool", bucket_pool, "length bucketing pool, in batches (0: off)").min(0);

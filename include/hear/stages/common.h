@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "hear/data/manifest.h"
 #include "hear/io/config.h"
 #include "hear/io/safetensors.h"
+#include "hear/train/distributed.h"
 #include "hear/train/trainer.h"
 
 namespace torch::nn {
@@ -72,9 +74,19 @@ void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& req
 // One stage run in RUN_DIR. Construction prepares the directory and seeds torch with the
 // training seed, so model initialisation is reproducible (the trainer seeds again at step 0 of
 // a fresh run, and a resume restores the RNG from the checkpoint).
+// In a data-parallel launch (torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, see
+// train/distributed.h) every rank constructs the same StageRun: it joins the process group, rank
+// 0 alone prepares RUN_DIR, writes logs, checkpoints and exports, and the other ranks log
+// warnings only.
 class StageRun {
  public:
   StageRun(std::filesystem::path run_dir, RunRequest request, int64_t seed);
+  ~StageRun();
+
+  // The loader options of this process: the sampler sharded across the ranks (unchanged for
+  // one process). data.loader.sampler.batch_size is per process.
+  data::LoaderOptions sharded(data::LoaderOptions options) const;
+  const train::DataParallel& parallel() const { return *parallel_; }
 
   const std::filesystem::path& dir() const { return dir_; }
   const RunRequest& request() const { return request_; }
@@ -94,6 +106,7 @@ class StageRun {
  private:
   std::filesystem::path dir_;
   RunRequest request_;
+  std::unique_ptr<train::DataParallel> parallel_;
 };
 
 // Runs `score` on every batch of `entries` (evaluation_loader_options with consecutive segments)

@@ -28,6 +28,7 @@
 #include "hear/data/loader.h"
 #include "hear/io/config.h"
 #include "hear/train/checkpoint.h"
+#include "hear/train/distributed.h"
 #include "hear/train/metrics.h"
 #include "hear/train/optimizer.h"
 #include "hear/train/precision.h"
@@ -105,7 +106,8 @@ struct TrainerCallbacks {
   // The trainer restores torch's global RNG afterwards, so validating does not change the
   // training stream (draw validation noise from a generator of your own to make it repeatable).
   std::function<MetricValues(int64_t step)> validate;
-  // Optional. Gradient all-reduce for data-parallel training; called after the last backward.
+  // Optional. Gradient all-reduce for data-parallel training; called after the last backward
+  // (default with set_data_parallel: DataParallel::average_gradients).
   std::function<void(const std::vector<torch::Tensor>& params)> sync_gradients;
   // Optional. Stage values saved in state.yaml `extra` and given back on resume.
   std::function<void(std::map<std::string, std::string>& extra)> save_extra;
@@ -133,6 +135,12 @@ class Trainer {
           data::DataLoader& loader, TrainerCallbacks callbacks, std::string config_yaml,
           std::vector<torch::Tensor> params = {});
   ~Trainer();
+
+  // Data-parallel training (train/distributed.h; not owned, must outlive the trainer): fit()
+  // broadcasts rank 0's parameters and buffers first, gradients are averaged over the ranks
+  // before clipping, and only rank 0 writes metrics, checkpoints and report lines. Every rank
+  // must see batches of the same shape count (a sharded sampler) and take the same steps.
+  void set_data_parallel(DataParallel* parallel) { parallel_ = parallel; }
 
   // True if RUN_DIR/checkpoints/last (or its .old fallback) exists.
   bool can_resume() const;
@@ -169,7 +177,10 @@ class Trainer {
   void handle_nonfinite(const std::string& what, double value, const data::Batch& batch);
   TrainState snapshot_state();
 
+  bool writes() const;  // rank 0 (or a single process)
+
   TrainerOptions options_;
+  DataParallel* parallel_ = nullptr;
   std::filesystem::path run_dir_;
   torch::nn::Module* model_;
   data::DataLoader* loader_;
