@@ -2,6 +2,7 @@
 
 #define USE_C10D_GLOO
 #include <torch/torch.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -78,12 +79,24 @@ DataParallel::DataParallel(const ProcessGroupConfig& config)
   if (world_size_ <= 1) return;
   group_ = std::make_unique<Group>();
   try {
+    // Under torchrun the agent already serves the store at MASTER_PORT: every rank is a client,
+    // under a prefix of its own (per restart attempt).
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent && std::string(agent) == "True";
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(config.master_port);
-    so.isServer = rank_ == 0;
+    so.isServer = rank_ == 0 && !agent_store;
     so.numWorkers = world_size_;
+    so.waitWorkers = !agent_store;
     so.timeout = config.timeout;
-    group_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
+    if (agent_store) {
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      store = c10::make_intrusive<c10d::PrefixStore>(
+          std::string("/hear/attempt_") + (attempt ? attempt : "0"), store);
+    }
+    group_->store = store;
     auto options = c10d::ProcessGroupGloo::Options::create(config.timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
         config.master_addr == "localhost" ? "127.0.0.1" : config.master_addr));

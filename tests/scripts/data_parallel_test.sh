@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Data-parallel hear-finetune on this machine (loopback, Gloo): two processes launched by torchrun
+# finish and rank 0 alone writes the run; a rank killed mid-run makes the other exit non-zero with
+# a clear error (no hang); a 2-process run resumes as 1 process (same global batch) at its step.
+source "$(dirname "$0")/lib.sh"
+command -v torchrun > /dev/null || fail "torchrun (python3-torch) is missing"
+
+py "$SRC/scripts/make_synthetic_dataset.py" data --per-class 8 --max-seconds 2 --seed 3
+port() { py -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+ft_args=(--config "$SRC/configs/finetune_tiny.yaml" data.train_manifest=data/train.tsv
+  data.valid_manifest=data/valid.tsv data.test_manifest=data/test.tsv setting=scratch
+  train.threads=1 data.loader.num_workers=0)
+
+echo "== torchrun, 2 processes x batch 4 =="
+# -r 1 -t 1: Debian's torchrun (torch 1.13 on Python 3.11) fails on its default "-r 0".
+timeout 300 torchrun --nproc_per_node 2 --no_python -r 1 -t 1 --log_dir torchrun_logs --master_addr 127.0.0.1 --master_port "$(port)" \
+  "$BIN/hear-finetune" "${ft_args[@]}" run_dir=dp epochs=2 data.loader.sampler.batch_size=4 \
+  > dp.log 2>&1 || { cat dp.log; fail "2-process run failed"; }
+grep -q "data parallel: 2 processes" dp.log || fail "no data-parallel start line: $(cat dp.log)"
+[ -f dp/test.json ] && [ -f dp/checkpoints/last/state.yaml ] || fail "rank 0 wrote no results"
+# Rank 0 alone writes: one metrics row per step reported, no duplicates.
+py - <<'PY' || fail "metrics.csv has duplicate steps"
+import csv
+steps = [r["step"] for r in csv.DictReader(open("dp/metrics.csv")) if r.get("loss")]
+assert steps and len(steps) == len(set(steps)), steps
+PY
+
+echo "== a rank killed mid-run =="
+P=$(port)
+run_rank() {
+  RANK=$1 WORLD_SIZE=2 LOCAL_RANK=$1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P \
+    exec "$BIN/hear-finetune" "${ft_args[@]}" run_dir=killed epochs=5000 \
+    data.loader.sampler.batch_size=4 train.checkpoint_every=4 train.log_every=1
+}
+run_rank 0 > rank0.log 2>&1 &
+pid0=$!
+run_rank 1 > rank1.log 2>&1 &
+pid1=$!
+for _ in $(seq 1 600); do
+  [ -f killed/checkpoints/last/state.yaml ] && break
+  sleep 0.1
+done
+[ -f killed/checkpoints/last/state.yaml ] || { kill -9 $pid0 $pid1 2> /dev/null; fail "no checkpoint"; }
+kill -9 $pid1
+start=$(date +%s)
+while kill -0 $pid0 2> /dev/null && [ $(($(date +%s) - start)) -lt 120 ]; do sleep 0.2; done
+if kill -0 $pid0 2> /dev/null; then
+  kill -9 $pid0
+  fail "rank 0 hung after its peer died"
+fi
+elapsed=$(($(date +%s) - start))
+if wait $pid0; then
+  tail -5 rank0.log
+  fail "rank 0 exited 0 after its peer died"
+fi
+grep -q "data parallel" rank0.log || fail "rank 0's error does not name the cause: $(tail -3 rank0.log)"
+echo "rank 0 exited within ${elapsed} s: $(grep -o 'data parallel[^:]*' rank0.log | head -1)"
+
+echo "== resume the 2-process run as 1 process (batch 8 = the same global batch) =="
+step=$(sed -n 's/^step: *//p' killed/checkpoints/last/state.yaml)
+"$BIN/hear-finetune" --resume killed epochs=$((step / 3 + 2)) data.loader.sampler.batch_size=8 \
+  > resumed.log 2>&1 || { cat resumed.log; fail "resume as 1 process failed"; }
+grep -q "resumed from .* at step $step " resumed.log || fail "did not resume at step $step: $(grep resumed resumed.log)"
+grep -q "test accuracy" resumed.log || fail "resumed run did not finish"
+echo "resumed at step $step"
