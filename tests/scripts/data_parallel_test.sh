@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Data-parallel hear-finetune on this machine (loopback, Gloo): two processes launched by torchrun
-# finish and rank 0 alone writes the run; a rank killed mid-run makes the other exit non-zero with
+# Data-parallel training on this machine (loopback, Gloo): two processes launched by torchrun
+# finish each stage and rank 0 alone writes the run; a rank killed mid-run makes the other exit non-zero with
 # a clear error (no hang); a 2-process run resumes as 1 process (same global batch) at its step.
 source "$(dirname "$0")/lib.sh"
 command -v torchrun > /dev/null || fail "torchrun (python3-torch) is missing"
@@ -24,6 +24,22 @@ import csv
 steps = [r["step"] for r in csv.DictReader(open("dp/metrics.csv")) if r.get("loss")]
 assert steps and len(steps) == len(set(steps)), steps
 PY
+
+echo "== stages 1 and 2 under torchrun: the tokenizer, then MAM pre-training on it =="
+cat data/train.tsv data/unlabeled.tsv > data/pretrain.tsv
+for stage in tokenizer pretrain; do
+  case $stage in
+    tokenizer) prog=hear-tokenizer-train; cfg=tokenizer_tiny; extra=() ;;
+    pretrain) prog=hear-pretrain; cfg=pretrain_tiny; extra=(tokenizer_weights=tok/tokenizer.safetensors) ;;
+  esac
+  timeout 300 torchrun --nproc_per_node 2 --no_python -r 1 -t 1 --log_dir "torchrun_$stage" \
+    --master_addr 127.0.0.1 --master_port "$(port)" "$BIN/$prog" --config "$SRC/configs/$cfg.yaml" \
+    run_dir=$([ $stage = tokenizer ] && echo tok || echo mam) data.train_manifest=data/pretrain.tsv \
+    data.valid_manifest=data/valid.tsv train.steps=6 train.threads=1 data.loader.num_workers=0 \
+    data.loader.sampler.batch_size=4 "${extra[@]}" > "$stage.log" 2>&1 || { cat "$stage.log"; fail "2-process $prog failed"; }
+  grep -q "data parallel: 2 processes" "$stage.log" || fail "$prog did not run data parallel"
+done
+[ -f tok/tokenizer.safetensors ] && [ -f mam/acoustic_model.safetensors ] || fail "rank 0 exported nothing"
 
 echo "== a rank killed mid-run =="
 P=$(port)
