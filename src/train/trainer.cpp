@@ -186,6 +186,10 @@ bool Trainer::writes() const {
   return !parallel_ || parallel_->is_main();
 }
 
+bool Trainer::distributed() const {
+  return parallel_ && parallel_->world_size() > 1;
+}
+
 void Trainer::save_checkpoint(const std::string& name) {
   const TrainState s = snapshot_state();
   if (!writes()) return;
@@ -261,6 +265,7 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
   int64_t clips = 0;
   MetricValues metric_values;
   double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;
+  std::optional<std::pair<double, data::Batch>> bad_loss;  // data parallel: the first non-finite
   for (int64_t m = 0; m < micro; ++m) {
     auto t0 = Clock::now();
     std::optional<data::Batch> batch = next_batch();
@@ -271,9 +276,16 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
     const double loss = r.loss.detach().to(torch::kDouble).item<double>();
     forward_s += seconds_since(t0);
     if (!std::isfinite(loss)) {
-      handle_nonfinite("loss", loss, *batch);
-      optimizer_->zero_grad();
-      return StepOutcome::kSkipped;
+      if (!distributed()) {
+        handle_nonfinite("loss", loss, *batch);
+        optimizer_->zero_grad();
+        return StepOutcome::kSkipped;
+      }
+      // Data parallel: the ranks decide together below; this one still takes its batches, so
+      // every loader stays at the same position.
+      if (!bad_loss) bad_loss = std::make_pair(loss, *batch);
+      last = std::move(batch);
+      continue;
     }
     t0 = Clock::now();
     backward(r, scale);
@@ -284,6 +296,21 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
     last = std::move(batch);
   }
   const auto optim_start = Clock::now();
+  if (distributed()) {
+    // One rank's non-finite loss skips the step on every rank (else they would desynchronise).
+    const double bad_ranks = parallel_->sum({bad_loss ? 1.0 : 0.0})[0];
+    if (bad_ranks > 0) {
+      if (bad_loss) {
+        handle_nonfinite("loss", bad_loss->first, bad_loss->second);
+      } else {
+        handle_nonfinite(
+            "loss on " + std::to_string(static_cast<int>(bad_ranks)) + " other rank(s)",
+            std::nan(""), *last);
+      }
+      optimizer_->zero_grad();
+      return StepOutcome::kSkipped;
+    }
+  }
   sync_gradients();
   const double grad_norm = clip();
   if (!std::isfinite(grad_norm)) {

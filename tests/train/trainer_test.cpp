@@ -514,5 +514,63 @@ TEST(Trainer, DataParallelMatchesOneProcessWithTheGlobalBatch) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 3) << csv;  // steps 5, 10, 12: one writer
 }
 
+TEST(Trainer, DataParallelSkipsANonFiniteLossOnEveryRank) {
+  // Rank 1's loss is NaN at step 3: with nonfinite: skip both ranks skip that step together (no
+  // desynchronised all-reduce), finish, and end with the same weights.
+  const auto entries = trainer_entries(48);
+  auto options = trainer_options(8);
+  options.checkpoint_every = 0;
+  options.nonfinite = NonfiniteAction::kSkip;
+  const int port = [] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return static_cast<int>(ntohs(addr.sin_port));
+  }();
+  test::TempDir dir;
+  std::vector<torch::nn::Sequential> ranks(2);
+  std::vector<int64_t> skipped(2), steps(2);
+  seed_torch(1);
+  ranks[0] = trainer_mlp(false);
+  ranks[1] = trainer_mlp(false);
+  auto run_rank = [&](int rank) {
+    ProcessGroupConfig config;
+    config.rank = rank;
+    config.world_size = 2;
+    config.master_port = port;
+    config.timeout = std::chrono::seconds(30);
+    DataParallel parallel(config);
+    auto loader_options = trainer_loader_options(8, 0);
+    loader_options.sampler.shard_rank = rank;
+    loader_options.sampler.shard_count = 2;
+    data::DataLoader loader(entries, loader_options, std::nullopt, trainer_clip);
+    auto cb = trainer_callbacks(ranks[rank]);
+    auto loss = cb.loss;
+    int64_t calls = 0;
+    cb.loss = [loss, rank, &calls](const data::Batch& b, int64_t step) {
+      StepResult r = loss(b, step);
+      if (rank == 1 && calls++ == 3) r.loss = r.loss * std::nan("");
+      return r;
+    };
+    Trainer t(options, dir.path(), *ranks[rank], loader, cb, "");
+    t.set_data_parallel(&parallel);
+    const FitResult result = t.fit();
+    EXPECT_TRUE(result.finished) << rank;
+    skipped[rank] = t.state().skipped_batches;
+    steps[rank] = result.step;
+  };
+  std::thread second(run_rank, 1);
+  run_rank(0);
+  second.join();
+  EXPECT_EQ(skipped, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(steps, (std::vector<int64_t>{8, 8}));
+  trainer_expect_same_weights(*ranks[0], *ranks[1]);
+}
+
 }  // namespace
 }  // namespace hear::train

@@ -139,7 +139,9 @@ class Trainer {
   // Data-parallel training (train/distributed.h; not owned, must outlive the trainer): fit()
   // broadcasts rank 0's parameters and buffers first, gradients are averaged over the ranks
   // before clipping, and only rank 0 writes metrics, checkpoints and report lines. Every rank
-  // must see batches of the same shape count (a sharded sampler) and take the same steps.
+  // must see batches of the same shape count (a sharded sampler) and take the same steps; a
+  // non-finite loss on any rank skips the step on all of them (train.nonfinite: skip) or stops
+  // them all with an error (error).
   void set_data_parallel(DataParallel* parallel) { parallel_ = parallel; }
 
   // True if RUN_DIR/checkpoints/last (or its .old fallback) exists.
@@ -177,7 +179,8 @@ class Trainer {
   void handle_nonfinite(const std::string& what, double value, const data::Batch& batch);
   TrainState snapshot_state();
 
-  bool writes() const;  // rank 0 (or a single process)
+  bool writes() const;       // rank 0 (or a single process)
+  bool distributed() const;  // more than one rank
 
   TrainerOptions options_;
   DataParallel* parallel_ = nullptr;
