@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "hear/audio/frontend.h"
@@ -14,7 +15,8 @@
 namespace hear::stages {
 
 Evaluation evaluate(models::HearClassifier& model, const std::vector<data::ManifestEntry>& entries,
-                    const data::LabelMap& labels, const data::LoaderOptions& loader_options) {
+                    const data::LabelMap& labels, const data::LoaderOptions& loader_options,
+                    const train::DataParallel* parallel) {
   for (const auto& e : entries) {
     if (!labels.contains(e.label)) {
       throw Error("label '" + e.label + "' of '" + e.path.string() +
@@ -25,14 +27,23 @@ Evaluation evaluate(models::HearClassifier& model, const std::vector<data::Manif
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  data::DataLoader loader(entries, evaluation_loader_options(loader_options), labels);
+  const int world = parallel ? parallel->world_size() : 1;
+  std::vector<data::ManifestEntry> mine;
+  for (size_t i = parallel ? static_cast<size_t>(parallel->rank()) : 0; i < entries.size();
+       i += static_cast<size_t>(world)) {
+    mine.push_back(entries[i]);
+  }
   const audio::Frontend frontend;
   Evaluation ev;
   ev.classes = labels.names();
   const int64_t C = labels.size();
   ev.confusion.assign(C, std::vector<int64_t>(C, 0));
   double loss_sum = 0;
-  while (auto batch = loader.next()) {
+  std::optional<data::DataLoader> scored;
+  if (!mine.empty()) scored.emplace(mine, evaluation_loader_options(loader_options), labels);
+  while (scored) {
+    auto batch = scored->next();
+    if (!batch) break;
     const auto f = batch_features(frontend, *batch);
     const at::Tensor logits = model->forward(f);
     loss_sum += torch::nn::functional::cross_entropy(
@@ -44,6 +55,20 @@ Evaluation evaluate(models::HearClassifier& model, const std::vector<data::Manif
       ev.confusion[batch->labels[b].item<int64_t>()][predicted[b].item<int64_t>()] += 1;
     }
     ev.clips += batch->size();
+  }
+  if (world > 1) {  // the counts of every rank (exact in float64 up to 2^53 clips)
+    std::vector<double> counts;
+    for (const auto& row : ev.confusion) counts.insert(counts.end(), row.begin(), row.end());
+    counts.push_back(loss_sum);
+    counts.push_back(static_cast<double>(ev.clips));
+    counts = parallel->sum(counts);
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t p = 0; p < C; ++p) {
+        ev.confusion[c][p] = static_cast<int64_t>(counts[static_cast<size_t>(c * C + p)]);
+      }
+    }
+    loss_sum = counts[static_cast<size_t>(C * C)];
+    ev.clips = static_cast<int64_t>(counts[static_cast<size_t>(C * C + 1)]);
   }
   if (ev.clips == 0) throw Error("evaluation: no clip to score");
   int64_t correct = 0;

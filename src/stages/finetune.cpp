@@ -149,7 +149,7 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
   if (has_valid) {
     callbacks.valid_metric_names = {"valid_loss", "valid_acc"};
     callbacks.validate = [&](int64_t) {
-      const auto ev = evaluate(model, valid_entries, labels, config.data.loader);
+      const auto ev = evaluate(model, valid_entries, labels, config.data.loader, &run.parallel());
       return train::MetricValues{{"valid_loss", ev.loss}, {"valid_acc", ev.accuracy}};
     };
   }
@@ -168,13 +168,13 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
     result.selection_rule = "final epoch (no validation split)";
   }
   if (has_valid) {
-    result.valid = evaluate(model, valid_entries, labels, config.data.loader);
+    result.valid = evaluate(model, valid_entries, labels, config.data.loader, &run.parallel());
     if (writes) write_evaluation(run_dir, "valid", result.valid, result.selection_rule);
     spdlog::info("valid accuracy {:.4f} ({} clips; {})", result.valid.accuracy, result.valid.clips,
                  result.selection_rule);
   }
   if (!test_entries.empty()) {
-    result.test = evaluate(model, test_entries, labels, config.data.loader);
+    result.test = evaluate(model, test_entries, labels, config.data.loader, &run.parallel());
     if (writes) write_evaluation(run_dir, "test", result.test, result.selection_rule);
     spdlog::info("test accuracy {:.4f} ({} clips; {})", result.test.accuracy, result.test.clips,
                  result.selection_rule);

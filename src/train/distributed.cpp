@@ -161,14 +161,14 @@ int64_t DataParallel::average_gradients(const std::vector<at::Tensor>& params,
   return bytes;
 }
 
-std::vector<double> DataParallel::sum(const std::vector<double>& values) {
+std::vector<double> DataParallel::sum(const std::vector<double>& values) const {
   if (world_size_ <= 1 || values.empty()) return values;
   std::vector<at::Tensor> t{torch::tensor(values, torch::kDouble)};
   run("reduction", [&] { return group_->pg->allreduce(t); });
   return {t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel()};
 }
 
-void DataParallel::barrier() {
+void DataParallel::barrier() const {
   if (world_size_ <= 1) return;
   run("barrier", [&] { return group_->pg->barrier(); });
 }

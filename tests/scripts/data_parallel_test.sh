@@ -18,6 +18,17 @@ timeout 300 torchrun --nproc_per_node 2 --no_python -r 1 -t 1 --log_dir torchrun
   > dp.log 2>&1 || { cat dp.log; fail "2-process run failed"; }
 grep -q "data parallel: 2 processes" dp.log || fail "no data-parallel start line: $(cat dp.log)"
 [ -f dp/test.json ] && [ -f dp/checkpoints/last/state.yaml ] || fail "rank 0 wrote no results"
+# The test set was scored in halves by the two ranks and the counts summed: one process scoring
+# the same checkpoint gives the same evaluation.
+"$BIN/hear-evaluate" --run dp --checkpoint best --manifest data/test.tsv -o eval1 > eval1.log 2>&1 ||
+  { cat eval1.log; fail "hear-evaluate failed"; }
+py - <<'PY' || fail "2-process test evaluation differs from 1 process"
+import json
+a, b = json.load(open("dp/test.json")), json.load(open("eval1/evaluation.json"))
+assert a["clips"] == b["clips"] and a["confusion"] == b["confusion"], (a, b)
+assert abs(a["accuracy"] - b["accuracy"]) < 1e-12 and abs(a["loss"] - b["loss"]) < 1e-5, (a, b)
+print("sharded test evaluation == 1 process:", a["accuracy"], a["clips"], "clips")
+PY
 # Rank 0 alone writes: one metrics row per step reported, no duplicates.
 py - <<'PY' || fail "metrics.csv has duplicate steps"
 import csv

@@ -8,6 +8,7 @@
 #include "hear/data/loader.h"
 #include "hear/data/manifest.h"
 #include "hear/models/hear_classifier.h"
+#include "hear/train/distributed.h"
 
 namespace hear::stages {
 
@@ -21,9 +22,12 @@ struct Evaluation {
 };
 
 // Accuracy, per-class accuracy and confusion matrix of `model` (eval mode) on labelled entries,
-// read with evaluation_loader_options(loader).
+// read with evaluation_loader_options(loader). With a data-parallel group of several ranks (every
+// rank must call it), rank r scores entries r, r + world, ... and the counts are summed, so every
+// rank returns the whole set's evaluation.
 Evaluation evaluate(models::HearClassifier& model, const std::vector<data::ManifestEntry>& entries,
-                    const data::LabelMap& labels, const data::LoaderOptions& loader);
+                    const data::LabelMap& labels, const data::LoaderOptions& loader,
+                    const train::DataParallel* parallel = nullptr);
 
 // Writes NAME.json (accuracy, per class, confusion, rule) and NAME_confusion.csv in `dir`.
 void write_evaluation(const std::filesystem::path& dir, const std::string& name,

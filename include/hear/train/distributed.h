@@ -50,8 +50,8 @@ class DataParallel {
   // zeros), flattened into float32 buckets of at most bucket_bytes. Returns the bytes reduced.
   int64_t average_gradients(const std::vector<at::Tensor>& params, int64_t bucket_bytes = 25 << 20);
   // Sums of per-rank values (validation counts and loss sums), float64.
-  std::vector<double> sum(const std::vector<double>& values);
-  void barrier();
+  std::vector<double> sum(const std::vector<double>& values) const;
+  void barrier() const;
 
  private:
   struct Group;
