@@ -31,6 +31,9 @@ class TempDir {
 // max |a - b| as a double (shapes must match; throws otherwise).
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
 
+// A TCP port on 127.0.0.1 that the kernel reports free now (for loopback process groups).
+int free_loopback_port();
+
 // Runs a shell command, returns its exit status (stdout/stderr captured into `output` if given).
 int run_command(const std::string& command, std::string* output = nullptr);
 

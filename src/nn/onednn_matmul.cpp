@@ -5,6 +5,7 @@
 #include <string>
 
 #include "hear/error.h"
+#include "hear/nn/kernel_override.h"
 
 #ifdef HEAR_HAVE_ONEDNN
 #include <ATen/ops/addmm_cpu_dispatch.h>
@@ -160,18 +161,12 @@ bool onednn_matmul_installed() {
 void install_onednn_matmul() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Replacing a kernel makes the dispatcher warn once per operator; the replacement is the
-    // point here, so those warnings are not shown.
-    struct Quiet : c10::WarningHandler {
-      void process(const c10::SourceLocation&, const std::string&, bool) override {}
-    } quiet;
-    c10::Warning::WarningHandlerGuard guard(&quiet);
-    static auto* library =
-        new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::CPU, __FILE__, __LINE__);
-    library->impl("mm", TORCH_FN(mm_kernel));
-    library->impl("bmm", TORCH_FN(bmm_kernel));
-    library->impl("addmm", TORCH_FN(addmm_kernel));
-    library->impl("baddbmm", TORCH_FN(baddbmm_kernel));
+    override_aten_kernels(c10::DispatchKey::CPU, [](torch::Library& library) {
+      library.impl("mm", TORCH_FN(mm_kernel));
+      library.impl("bmm", TORCH_FN(bmm_kernel));
+      library.impl("addmm", TORCH_FN(addmm_kernel));
+      library.impl("baddbmm", TORCH_FN(baddbmm_kernel));
+    });
     installed = true;
   });
 }

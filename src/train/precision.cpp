@@ -9,6 +9,7 @@
 #include <string>
 
 #include "hear/error.h"
+#include "hear/nn/kernel_override.h"
 
 namespace hear::train {
 namespace {
@@ -25,13 +26,9 @@ at::Tensor layer_norm_in_fp32(const at::Tensor& input, at::IntArrayRef normalize
 void register_cpu_autocast_policy() {
   static std::once_flag once;
   std::call_once(once, [] {
-    struct Quiet : c10::WarningHandler {
-      void process(const c10::SourceLocation&, const std::string&, bool) override {}
-    } quiet;
-    c10::Warning::WarningHandlerGuard guard(&quiet);  // replacing a kernel warns
-    static auto* library = new torch::Library(torch::Library::IMPL, "aten",
-                                              c10::DispatchKey::AutocastCPU, __FILE__, __LINE__);
-    library->impl("layer_norm", TORCH_FN(layer_norm_in_fp32));
+    nn::override_aten_kernels(c10::DispatchKey::AutocastCPU, [](torch::Library& library) {
+      library.impl("layer_norm", TORCH_FN(layer_norm_in_fp32));
+    });
   });
 }
 

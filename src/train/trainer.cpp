@@ -191,8 +191,8 @@ bool Trainer::distributed() const {
 }
 
 void Trainer::save_checkpoint(const std::string& name) {
-  const TrainState s = snapshot_state();
   if (!writes()) return;
+  const TrainState s = snapshot_state();
   hear::train::save_checkpoint(checkpoint_dir(name), *model_, optimizer_.get(), s, config_yaml_);
 }
 

@@ -4,30 +4,16 @@
 #include "hear/train/distributed.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
 
 #include "hear/error.h"
+#include "test_util.h"
 
 namespace hear::train {
 namespace {
-
-int free_port() {  // a port the kernel says is free now
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 ProcessGroupConfig config(int rank, int port) {
   ProcessGroupConfig c;
@@ -39,7 +25,7 @@ ProcessGroupConfig config(int rank, int port) {
 }
 
 TEST(DataParallel, AveragesGradientsBroadcastsAndSums) {
-  const int port = free_port();
+  const int port = test::free_loopback_port();
   std::vector<std::vector<at::Tensor>> grads(2), params(2);
   std::vector<std::vector<double>> sums(2);
   std::vector<int64_t> bytes(2);
@@ -78,7 +64,7 @@ TEST(DataParallel, AveragesGradientsBroadcastsAndSums) {
 }
 
 TEST(DataParallel, ADeadPeerIsAnErrorNotAHang) {
-  const int port = free_port();
+  const int port = test::free_loopback_port();
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   std::thread r1([&] {

@@ -468,17 +468,7 @@ TEST(Trainer, DataParallelMatchesOneProcessWithTheGlobalBatch) {
     Trainer t(options, single_dir.path(), *single, loader, trainer_callbacks(single), "");
     EXPECT_TRUE(t.fit().finished);
   }
-  const int port = [] {  // a free loopback port
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return static_cast<int>(ntohs(addr.sin_port));
-  }();
+  const int port = test::free_loopback_port();
   test::TempDir parallel_dir;
   std::vector<torch::nn::Sequential> ranks(2);
   seed_torch(1);
@@ -521,17 +511,7 @@ TEST(Trainer, DataParallelSkipsANonFiniteLossOnEveryRank) {
   auto options = trainer_options(8);
   options.checkpoint_every = 0;
   options.nonfinite = NonfiniteAction::kSkip;
-  const int port = [] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return static_cast<int>(ntohs(addr.sin_port));
-  }();
+  const int port = test::free_loopback_port();
   test::TempDir dir;
   std::vector<torch::nn::Sequential> ranks(2);
   std::vector<int64_t> skipped(2), steps(2);
