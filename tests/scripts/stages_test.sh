@@ -74,7 +74,11 @@ import json; a=json.load(open('evald/evaluation.json')); b=json.load(open('scrat
 assert abs(a['accuracy'] - b['accuracy']) < 1e-12, (a['accuracy'], b['accuracy'])"
 
 echo "== SIGKILL mid-run, then --resume =="
-ft run_dir=killed setting=scratch epochs=40 train.checkpoint_every=3 > killed.log 2>&1 &
+# exec: $! must be hear-finetune itself (a backgrounded function is a subshell, and killing it
+# would leave the program running beside the resumed one).
+(exec "$BIN/hear-finetune" --config "$SRC/configs/finetune_tiny.yaml" data.train_manifest=data/train.tsv \
+  data.valid_manifest=data/valid.tsv data.test_manifest=data/test.tsv run_dir=killed setting=scratch \
+  epochs=40 train.checkpoint_every=3) > killed.log 2>&1 &
 pid=$!
 for i in $(seq 1 600); do
   [ -f killed/checkpoints/last/state.yaml ] && break
