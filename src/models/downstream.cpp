@@ -9,6 +9,7 @@
 
 #include "hear/error.h"
 #include "hear/nn/dropout.h"
+#include "hear/nn/sync_batch_norm.h"
 #include "hear/nn/util.h"
 
 namespace hear::models {
@@ -78,7 +79,13 @@ FusedSelfAttentionImpl::FusedSelfAttentionImpl(int64_t hidden_size, int64_t num_
 
 at::Tensor FusedSelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& key_mask) {
   const int64_t b = x.size(0), t = x.size(1), h = num_heads_, d = hidden_size_ / num_heads_;
-  auto qkv = torch::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  // Softmax cancels the key bias (a constant per query row): its slice is left out, so it gets
+  // a zero gradient instead of rounding noise that AdamW would turn into lr-sized steps.
+  const int64_t hs = hidden_size_;
+  const at::Tensor bias =
+      torch::cat({in_proj_bias.narrow(0, 0, hs), torch::zeros({hs}, in_proj_bias.options()),
+                  in_proj_bias.narrow(0, 2 * hs, hs)});
+  auto qkv = torch::linear(x, in_proj_weight, bias).chunk(3, -1);
   auto q = qkv[0].reshape({b, t, h, d}).transpose(1, 2) / std::sqrt(static_cast<double>(d));
   auto k = qkv[1].reshape({b, t, h, d}).transpose(1, 2);
   auto v = qkv[2].reshape({b, t, h, d}).transpose(1, 2);
@@ -212,7 +219,7 @@ at::Tensor ClassifierHeadImpl::forward(const at::Tensor& x, const at::Tensor& le
     throw Error("ClassifierHead: expected (B, P, " + std::to_string(options_.input_size) +
                 ") input, got " + c10::str(x.sizes()));
   }
-  auto y = torch::relu(batch_norm(linear(pool(x, lengths))));
+  auto y = torch::relu(nn::batch_norm_over_shards(linear(pool(x, lengths)), *batch_norm));
   return out(nn::dropout(y, options_.dropout_rate, is_training()));
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "hear/error.h"
+#include "hear/nn/batch_shard.h"
 #include "hear/nn/counter_random.h"
 #include "hear/nn/util.h"
 
@@ -80,8 +81,8 @@ QuantizerOutput GumbelQuantizerImpl::forward(const at::Tensor& logits, const at:
   // Diversity: noise-free softmax averaged over valid positions, squared distance to uniform.
   auto probs = torch::softmax(logits_f, -1);
   auto valid = nn::lengths_to_mask(len, p).to(torch::kFloat).unsqueeze(-1);  // (B, P, 1)
-  auto count = valid.sum().clamp_min(1.0);
-  auto mean_probs = (probs * valid).sum(at::IntArrayRef{0, 1}) / count;
+  // Over the global batch of a data-parallel run (nn/batch_shard.h).
+  auto mean_probs = nn::mean_over_shards((probs * valid).sum(at::IntArrayRef{0, 1}), valid.sum());
   auto diversity = (mean_probs - 1.0 / static_cast<double>(num_codebooks_)).pow(2).sum();
 
   if (is_training()) step_temperature();

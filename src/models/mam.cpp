@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "hear/error.h"
+#include "hear/nn/batch_shard.h"
+#include "hear/nn/counter_random.h"
 
 namespace hear::models {
 
@@ -43,11 +45,17 @@ at::Tensor make_mam_mask(const at::Tensor& lengths, int64_t num_patches, double 
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(len.device());
   c10::optional<at::Generator> gen;
   if (generator) gen = *generator;
-  if (rule == MaskRule::kBernoulli) {
-    auto u = at::empty({len.size(0), num_patches}, opts).uniform_(0.0, 1.0, gen);
-    return (u < rate) & valid;
+  const bool gaussian = rule == MaskRule::kReferenceGaussian;
+  at::Tensor r;
+  if (len.device().is_cpu()) {  // counter-based: one stream over a data-parallel global batch
+    const at::Tensor like = at::empty({len.size(0), num_patches}, opts);
+    r = gaussian ? nn::normal_noise(like, nn::draw_seed(gen))
+                 : nn::uniform_noise(like, nn::draw_seed(gen));
+  } else {
+    r = gaussian ? at::normal(0.0, 1.0, {len.size(0), num_patches}, gen, opts)
+                 : at::empty({len.size(0), num_patches}, opts).uniform_(0.0, 1.0, gen);
   }
-  auto r = at::normal(0.0, 1.0, {len.size(0), num_patches}, gen, opts);
+  if (!gaussian) return (r < rate) & valid;
   return (r + valid.logical_not().to(torch::kFloat)) < rate;
 }
 
@@ -60,9 +68,15 @@ at::Tensor mam_loss(const at::Tensor& logits, const at::Tensor& labels, const at
   }
   auto m = mask.to(logits.device(), torch::kBool);
   auto index = m.reshape({-1}).nonzero().squeeze(1);
-  if (index.numel() == 0) return logits.sum() * 0.0;
   auto flat = logits.reshape({-1, logits.size(2)}).index_select(0, index);
   auto target = labels.to(logits.device(), torch::kLong).reshape({-1}).index_select(0, index);
+  if (nn::current_batch_shard().count > 1) {  // the mean over the global batch's masked patches
+    namespace F = torch::nn::functional;
+    auto sum = F::cross_entropy(flat, target, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+    return nn::mean_over_shards(sum,
+                                torch::full({}, static_cast<double>(index.numel()), sum.options()));
+  }
+  if (index.numel() == 0) return logits.sum() * 0.0;
   return torch::nn::functional::cross_entropy(flat, target);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "hear/error.h"
+#include "hear/nn/batch_shard.h"
 
 namespace hear::models {
 
@@ -128,7 +129,9 @@ TokenizerLosses tokenizer_losses(const TokenizerDecoderOutput& decoded, const at
   auto target = log_mel.detach().transpose(1, 2).narrow(1, 0, frames).to(mel.scalar_type());
   auto frame_mask = nn::lengths_to_mask(len * 2, frames).to(mel.scalar_type()).unsqueeze(-1);
   auto squared = (mel - target).pow(2) * frame_mask;
-  auto reconstruction = squared.sum() / (frame_mask.sum() * static_cast<double>(m)).clamp_min(1.0);
+  // Means over the global batch of a data-parallel run (nn/batch_shard.h); plain means otherwise.
+  auto reconstruction =
+      nn::mean_over_shards(squared.sum(), frame_mask.sum() * static_cast<double>(m));
 
   auto patch_mask = nn::lengths_to_mask(len, p).to(mel.scalar_type());  // (B, P)
   at::Tensor distillation;
@@ -144,7 +147,7 @@ TokenizerLosses tokenizer_losses(const TokenizerDecoderOutput& decoded, const at
     constexpr double kCosineEps = 1e-12;  // torch's cosine_embedding_loss EPSILON
     auto dot = (pred * t).sum(-1);
     auto denom = (((pred * pred).sum(-1) + kCosineEps) * ((t * t).sum(-1) + kCosineEps)).sqrt();
-    distillation = ((1.0 - dot / denom) * patch_mask).sum() / patch_mask.sum().clamp_min(1.0);
+    distillation = nn::mean_over_shards(((1.0 - dot / denom) * patch_mask).sum(), patch_mask.sum());
   } else {
     distillation = torch::zeros({}, mel.options());
   }

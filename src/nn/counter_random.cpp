@@ -10,6 +10,7 @@
 #include <string>
 
 #include "hear/error.h"
+#include "hear/nn/batch_shard.h"
 
 namespace hear::nn {
 namespace {
@@ -20,14 +21,18 @@ inline uint64_t mix(uint64_t z) {  // splitmix64's output function
   return z ^ (z >> 31);
 }
 
-// Calls fill(out, i, top24) for every element i with the top 24 bits of hash(seed, i).
+// Calls fill(out, i, top24) for every element i with the top 24 bits of hash(seed, k * n + i):
+// element i of shard k of a global batch of n-element shards (nn/batch_shard.h).
 template <typename scalar_t, typename Fill>
 void for_each_hash(at::Tensor& out, uint64_t seed, Fill fill) {
   scalar_t* data = out.data_ptr<scalar_t>();
   const uint64_t base = mix(seed);
+  const uint64_t first =
+      static_cast<uint64_t>(current_batch_shard().index) * static_cast<uint64_t>(out.numel());
   at::parallel_for(0, out.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      fill(data, i, mix(base + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 40);
+      const uint64_t counter = first + static_cast<uint64_t>(i);
+      fill(data, i, mix(base + counter * 0x9E3779B97F4A7C15ull) >> 40);
     }
   });
 }
@@ -61,13 +66,22 @@ at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed) {
   return mask;
 }
 
-at::Tensor gumbel_noise(const at::Tensor& like, uint64_t seed) {
+at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed) {
   at::Tensor u = empty_cpu_like(like, at::kFloat);
   for_each_hash<float>(u, seed, [](float* out, int64_t i, uint64_t bits) {
     out[i] = (static_cast<float>(bits) + 0.5f) * (1.0f / 16777216.0f);
   });
+  return u;
+}
+
+at::Tensor gumbel_noise(const at::Tensor& like, uint64_t seed) {
   // The logarithms as LibTorch's vectorised kernels, in place.
-  return u.log_().neg_().log_().neg_();
+  return uniform_noise(like, seed).log_().neg_().log_().neg_();
+}
+
+at::Tensor normal_noise(const at::Tensor& like, uint64_t seed) {
+  // The inverse normal CDF: sqrt(2) erfinv(2u - 1).
+  return uniform_noise(like, seed).mul_(2.0).sub_(1.0).erfinv_().mul_(std::sqrt(2.0));
 }
 
 }  // namespace hear::nn

@@ -137,7 +137,12 @@ at::Tensor RelativePositionAttentionImpl::forward(const at::Tensor& x, const at:
   if (t == 0) return linear_out(x);
 
   auto q = linear_q(x).view({b, t, h, d}).transpose(1, 2);  // (B, h, T, d)
-  auto k = linear_k(x).view({b, t, h, d}).transpose(1, 2);
+  // The key bias adds (q + u) . b_k to every score of a query row, which softmax cancels: it is
+  // left out (b_k * 0: it stays in the weights, for the reference's key names, with an exactly
+  // zero gradient). Kept, its gradient would be rounding noise that AdamW turns into lr-sized
+  // steps (harmless, but it makes runs that differ only in summation order drift apart).
+  auto k =
+      torch::linear(x, linear_k->weight, linear_k->bias * 0.0).view({b, t, h, d}).transpose(1, 2);
   auto v = linear_v(x).view({b, t, h, d}).transpose(1, 2);
   // 1/sqrt(d) is folded into the queries (a (B, h, T, d) pass instead of two (B, h, T, T) ones);
   // the rounding differs from the reference's (content + position) / sqrt(d) by about one ulp.

@@ -168,6 +168,15 @@ std::vector<double> DataParallel::sum(const std::vector<double>& values) const {
   return {t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel()};
 }
 
+void DataParallel::sum_in_place(at::Tensor& tensor) const {
+  if (world_size_ <= 1) return;
+  if (!tensor.is_contiguous() || !tensor.device().is_cpu()) {
+    throw Error("data parallel sum: expected a contiguous CPU tensor");
+  }
+  std::vector<at::Tensor> t{tensor};
+  run("batch statistic all-reduce", [&] { return group_->pg->allreduce(t); });
+}
+
 void DataParallel::barrier() const {
   if (world_size_ <= 1) return;
   run("barrier", [&] { return group_->pg->barrier(); });

@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include "hear/error.h"
+#include "hear/nn/batch_shard.h"
 
 namespace hear::train {
 namespace fs = std::filesystem;
@@ -206,6 +207,12 @@ StepResult Trainer::forward_loss(const data::Batch& batch) {
   StepResult r;
   {
     AutocastGuard autocast(options_.precision);
+    std::optional<nn::BatchShardGuard> shard;
+    if (distributed()) {
+      const DataParallel* parallel = parallel_;
+      shard.emplace(nn::BatchShard{parallel->rank(), parallel->world_size(),
+                                   [parallel](at::Tensor& t) { parallel->sum_in_place(t); }});
+    }
     r = callbacks_.loss(batch, state_.step);
   }
   if (!r.loss.defined() || r.loss.numel() != 1) {
@@ -265,25 +272,34 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
   int64_t clips = 0;
   MetricValues metric_values;
   double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;
-  std::optional<std::pair<double, data::Batch>> bad_loss;  // data parallel: the first non-finite
+  // Data parallel: a non-finite loss on any rank skips the step on every rank. The ranks decide
+  // together after each forward pass, before any backward (whose sums over the shards are
+  // collectives too), and still take their remaining batches so the loaders stay in step.
+  std::optional<std::pair<double, data::Batch>> bad_loss;  // this rank's first non-finite loss
+  double bad_ranks = 0;
   for (int64_t m = 0; m < micro; ++m) {
     auto t0 = Clock::now();
     std::optional<data::Batch> batch = next_batch();
     if (!batch) return StepOutcome::kNoData;
     data_s += seconds_since(t0);
+    if (bad_ranks > 0) {
+      last = std::move(batch);
+      continue;
+    }
     t0 = Clock::now();
     StepResult r = forward_loss(*batch);
     const double loss = r.loss.detach().to(torch::kDouble).item<double>();
     forward_s += seconds_since(t0);
+    if (distributed()) bad_ranks = parallel_->sum({std::isfinite(loss) ? 0.0 : 1.0})[0];
     if (!std::isfinite(loss)) {
       if (!distributed()) {
         handle_nonfinite("loss", loss, *batch);
         optimizer_->zero_grad();
         return StepOutcome::kSkipped;
       }
-      // Data parallel: the ranks decide together below; this one still takes its batches, so
-      // every loader stays at the same position.
-      if (!bad_loss) bad_loss = std::make_pair(loss, *batch);
+      bad_loss = std::make_pair(loss, *batch);
+    }
+    if (bad_ranks > 0) {
       last = std::move(batch);
       continue;
     }
@@ -297,8 +313,6 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
   }
   const auto optim_start = Clock::now();
   if (distributed()) {
-    // One rank's non-finite loss skips the step on every rank (else they would desynchronise).
-    const double bad_ranks = parallel_->sum({bad_loss ? 1.0 : 0.0})[0];
     if (bad_ranks > 0) {
       if (bad_loss) {
         handle_nonfinite("loss", bad_loss->first, bad_loss->second);
@@ -337,6 +351,18 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
 
 void Trainer::report(Interval& interval, bool force) {
   if (interval.steps == 0 || (!force && state_.step % options_.log_every != 0)) return;
+  if (distributed()) {
+    // The global batch's values: losses and metrics averaged over the ranks, clips summed (every
+    // rank reports at the same steps, with the same metric names in the same order).
+    std::vector<double> v{interval.loss_sum, static_cast<double>(interval.clips)};
+    for (const auto& s : interval.sums) v.push_back(s.second.first);
+    v = parallel_->sum(v);
+    const double world = parallel_->world_size();
+    interval.loss_sum = v[0] / world;
+    interval.clips = static_cast<int64_t>(v[1]);
+    for (size_t i = 0; i < interval.sums.size(); ++i)
+      interval.sums[i].second.first = v[i + 2] / world;
+  }
   // Throughput and step time of the optimizer steps alone; the ETA also counts what runs between
   // them (validation, checkpoints).
   const double steps = static_cast<double>(interval.steps);

@@ -52,6 +52,53 @@ for stage in tokenizer pretrain; do
 done
 [ -f tok/tokenizer.safetensors ] && [ -f mam/acoustic_model.safetensors ] || fail "rank 0 exported nothing"
 
+echo "== 2 processes x batch 4 train the same weights as 1 process x batch 8 =="
+# Fixed-length clips, so the shards' padded shapes are the global batch's: then dropout, MAM
+# masks (counter-based, numbered over the global batch), the global masked-patch mean and the
+# classifier's SyncBatchNorm make the two runs the same computation up to summation order.
+py "$SRC/scripts/make_synthetic_dataset.py" fixed --per-class 17 --min-seconds 2 --max-seconds 2 \
+  --unlabeled 8 --seed 5 > /dev/null
+cat fixed/train.tsv fixed/unlabeled.tsv > fixed/pretrain.tsv
+eq_args=(train.threads=1 data.loader.num_workers=0 train.log_every=1)
+for world in 1 2; do
+  batch=$((8 / world))
+  launch=(torchrun --nproc_per_node $world --no_python -r 1 -t 1 --log_dir "tr_eq$world" --master_addr 127.0.0.1 --master_port "$(port)")
+  timeout 300 "${launch[@]}" "$BIN/hear-finetune" "${ft_args[@]}" data.train_manifest=fixed/train.tsv \
+    data.valid_manifest=fixed/valid.tsv data.test_manifest=fixed/test.tsv run_dir=ft_eq$world epochs=1 \
+    data.loader.sampler.batch_size=$batch "${eq_args[@]}" > ft_eq$world.log 2>&1 || { cat ft_eq$world.log; fail "finetune world $world failed"; }
+  timeout 300 "${launch[@]}" "$BIN/hear-pretrain" --config "$SRC/configs/pretrain_tiny.yaml" run_dir=mam_eq$world \
+    tokenizer_weights=tok/tokenizer.safetensors data.train_manifest=fixed/pretrain.tsv data.valid_manifest= \
+    train.steps=5 data.loader.sampler.batch_size=$batch "${eq_args[@]}" > mam_eq$world.log 2>&1 || { cat mam_eq$world.log; fail "pretrain world $world failed"; }
+done
+# Every tensor of the models (buffers too) within 1e-5, and the same global loss at every step.
+# Except, in the classifier, the directions that train-mode BatchNorm cancels exactly: the bias
+# of the linear layer before it and the task encoder's last LayerNorm bias (a constant shift of
+# all pooled features) get pure rounding noise as gradient, which AdamW turns into lr-sized
+# steps in 1 process too, and the running mean follows those shifts. (Attention key biases,
+# cancelled by softmax, are left out of the computation: nn/relative_attention.h.)
+py - "$SRC/scripts" <<'PY' || fail "2-process training differs from 1 process"
+import csv, sys
+sys.path.insert(0, sys.argv[1])
+from convert_reference_checkpoint import read_safetensors
+free = {"decoder.linear.bias", "task_model.transformer.norm2.bias", "decoder.batch_norm.running_mean"}
+for run in ("ft_eq", "mam_eq"):
+    losses = [[float(r["loss"]) for r in csv.DictReader(open(f"{run}{w}/metrics.csv")) if r.get("loss")]
+              for w in (1, 2)]
+    assert len(losses[0]) == len(losses[1]) >= 5, (run, losses)
+    worst_loss = max(abs(x - y) / abs(x) for x, y in zip(*losses))
+    a, _ = read_safetensors(f"{run}1/checkpoints/last/model.safetensors")
+    b, _ = read_safetensors(f"{run}2/checkpoints/last/model.safetensors")
+    assert a.keys() == b.keys()
+    diffs = {k: float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel()}
+    compared = {k: d for k, d in diffs.items() if k not in free}
+    worst = max(compared, key=compared.get)
+    print(f"{run}: {len(losses[0])} steps, max relative loss difference {worst_loss:.1e}; "
+          f"{len(compared)} of {len(a)} tensors compared, max |1 proc - 2 procs| = "
+          f"{compared[worst]:.1e} ({worst})")
+    assert worst_loss < 1e-5 and compared[worst] < 1e-5, run
+    assert all(d == d for d in diffs.values()), "NaN in the weights"
+PY
+
 echo "== a rank killed mid-run =="
 P=$(port)
 run_rank() {

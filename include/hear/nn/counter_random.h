@@ -8,6 +8,10 @@
 // given), so torch::manual_seed, a checkpoint's saved generator state and --resume stay exact, and
 // a tensor does not depend on the number of threads. The streams differ from LibTorch's own (same
 // distributions, 24-bit resolution: named in each function).
+//
+// Inside a data-parallel shard (nn/batch_shard.h) element i of shard k is element k * numel + i
+// of the global batch's stream, so equal-shaped shards together draw what one process draws for
+// the whole batch, and no two shards share a mask.
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
@@ -22,6 +26,12 @@ uint64_t draw_seed(c10::optional<at::Generator> generator = c10::nullopt);
 // The scaled keep mask of inverted dropout: like's shape and dtype (CPU), values 0 or 1/(1-p),
 // element i kept when the top 24 bits of its hash are >= p * 2^24 (|P(keep) - (1-p)| < 6e-8).
 at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed);
+
+// U(0, 1) of like's shape (float32, CPU): (24-bit hash + 1/2) / 2^24, in [2^-25, 1 - 2^-25].
+at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed);
+
+// N(0, 1) of like's shape (float32, CPU): sqrt(2) erfinv(2u - 1) of uniform_noise (|z| < 5.4).
+at::Tensor normal_noise(const at::Tensor& like, uint64_t seed);
 
 // Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, CPU), u = (24-bit hash + 1/2) / 2^24,
 // so |g| < 17.4 (LibTorch's exponential_-based noise reaches a little further into the tails).

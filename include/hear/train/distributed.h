@@ -51,6 +51,8 @@ class DataParallel {
   int64_t average_gradients(const std::vector<at::Tensor>& params, int64_t bucket_bytes = 25 << 20);
   // Sums of per-rank values (validation counts and loss sums), float64.
   std::vector<double> sum(const std::vector<double>& values) const;
+  // A contiguous CPU tensor summed over the ranks in place (batch statistics: nn/batch_shard.h).
+  void sum_in_place(at::Tensor& tensor) const;
   void barrier() const;
 
  private:

@@ -141,7 +141,9 @@ class Trainer {
   // before clipping, and only rank 0 writes metrics, checkpoints and report lines. Every rank
   // must see batches of the same shape count (a sharded sampler) and take the same steps; a
   // non-finite loss on any rank skips the step on all of them (train.nonfinite: skip) or stops
-  // them all with an error (error).
+  // them all with an error (error). Each forward pass runs inside an nn::BatchShardGuard (shard
+  // `rank` of `world_size`), so random tensors, masked means and batch norm are the global
+  // batch's; reported losses and metrics are averages over the ranks, clips/s the global rate.
   void set_data_parallel(DataParallel* parallel) { parallel_ = parallel; }
 
   // True if RUN_DIR/checkpoints/last (or its .old fallback) exists.
