@@ -12,6 +12,7 @@
 #include "hear/bench/train_bench.h"
 #include "hear/io/config.h"
 #include "hear/io/file_util.h"
+#include "hear/util/device.h"
 #include "tool_common.h"
 
 namespace {
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
     std::string config_path, json_path, sweep_text, reference_path, train_stage;
     int64_t batch = 8;
     int train_steps = 5, profile_top = 0;
-    std::string precision = "fp32";
+    std::string precision = "fp32", device = "cpu";
     bool profile_shapes = false;
     std::string reference_script = default_reference_script();
     std::vector<std::string> overrides;
@@ -88,13 +89,16 @@ int main(int argc, char** argv) {
     app.add_option("--profile", profile_top,
                    "--train: profile one more step by LibTorch operator, print this many rows")
         ->check(CLI::PositiveNumber);
-    app.add_option("--precision", precision, "--train: forward pass fp32 | bf16 (autocast)")
+    app.add_option("--precision", precision,
+                   "--train: forward pass fp32 | bf16 (autocast) | fp16 (CUDA autocast)")
         ->check(CLI::IsMember(hear::io::enum_choices<hear::train::Precision>()));
+    app.add_option("--device", device, "cpu | cuda | cuda:N (needs a CUDA LibTorch build)");
     app.add_flag("--profile-shapes", profile_shapes,
                  "--train --profile: group by operator and input shapes");
     HEAR_PARSE(app, argc, argv);
 
     at::set_num_threads(threads);
+    const c10::Device where = hear::util::parse_device(device, "--device");
     const std::optional<std::filesystem::path> config_file =
         config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path);
     if (!train_stage.empty()) {
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
       train.profile_top = profile_top;
       train.profile_shapes = profile_shapes;
       train.precision = hear::io::parse_enum<hear::train::Precision>(precision, "--precision");
+      train.device = where;
       switch (train.stage) {
         case hear::bench::TrainStage::kTokenizer:
           hear::io::load_config_into(train.tokenizer, config_file, overrides);
@@ -149,6 +154,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     hear::bench::InferenceBenchOptions bench;
+    bench.device = where;
     bench.model.decoder.num_classes = classes;
     hear::io::load_config_into(
         bench.model,

@@ -3,13 +3,14 @@
 #include <ATen/Parallel.h>
 
 #include "hear/inference/embedder.h"
+#include "hear/util/device.h"
 #include "hear/util/strings.h"
 #include "tool_common.h"
 
 int main(int argc, char** argv) {
   return hear::tools::run_tool("hear-embed", [&]() -> int {
     CLI::App app{"Embed audio files with a HEAR model"};
-    std::string config_path, weights_path, out_dir, output = "acoustic";
+    std::string config_path, weights_path, out_dir, output = "acoustic", device = "cpu";
     std::vector<std::string> inputs, overrides;
     int batch_size = 8, threads = 1;
     app.add_option("inputs", inputs, "audio files (any format libsndfile reads, any length)")
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     app.add_option("--batch-size", batch_size, "files per forward pass")
         ->check(CLI::PositiveNumber);
     app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
+    app.add_option("--device", device, "cpu | cuda | cuda:N");
     HEAR_PARSE(app, argc, argv);
     at::set_num_threads(threads);
 
@@ -39,7 +41,8 @@ int main(int argc, char** argv) {
         config_path.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_path),
         overrides);
     const auto kind = hear::io::parse_enum<hear::inference::EmbeddingKind>(output, "--output");
-    hear::inference::Embedder embedder(options, weights_path);
+    hear::inference::Embedder embedder(options, weights_path,
+                                       hear::util::parse_device(device, "--device"));
     const auto result = hear::inference::embed_files(embedder, inputs, out_dir, kind, batch_size);
     if (!result.failed.empty()) {
       const std::string names = hear::util::join(result.failed);

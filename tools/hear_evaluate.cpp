@@ -4,21 +4,25 @@
 
 #include "hear/stages/evaluation.h"
 #include "hear/stages/finetuned_model.h"
+#include "hear/util/device.h"
 #include "tool_common.h"
 
 int main(int argc, char** argv) {
   return hear::tools::run_tool("hear-evaluate", [&]() -> int {
     CLI::App app{"Score a hear-finetune checkpoint on a labelled manifest"};
-    std::string run_dir, checkpoint = "best", manifest, out_dir;
+    std::string run_dir, checkpoint = "best", manifest, out_dir, device = "cpu";
     int threads = 1;
     app.add_option("--run", run_dir, "hear-finetune run directory")->required();
     app.add_option("--checkpoint", checkpoint, "best | last | a checkpoint directory");
     app.add_option("--manifest", manifest, "labelled TSV manifest")->required();
     app.add_option("-o,--out-dir", out_dir, "where to write evaluation.json (default: the run)");
     app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
+    app.add_option("--device", device, "cpu | cuda | cuda:N");
     HEAR_PARSE(app, argc, argv);
     at::set_num_threads(threads);
+    const c10::Device where = hear::util::parse_device(device, "--device");
     auto run = hear::stages::load_finetuned(run_dir, checkpoint);
+    run.model->to(where);
     const auto entries = hear::stages::read_manifest_for(manifest, "--manifest");
     const auto ev = hear::stages::evaluate(run.model, entries, run.labels, run.config.data.loader);
     const std::filesystem::path out = out_dir.empty() ? run_dir : out_dir;

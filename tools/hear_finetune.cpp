@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     hear::stages::FinetuneConfig config;
     std::string yaml;
     if (!args.resolve(config, yaml)) return 0;
-    const hear::stages::RunRequest request{!args.resume_dir.empty(), yaml};
+    const hear::stages::RunRequest request{!args.resume_dir.empty(), yaml, nullptr};
     bool interrupted = false;
     // ESC-50's folds are its protocol: a dataset read as esc50 is always cross-validated.
     if (folds || config.data.cross_validated()) {

@@ -86,6 +86,8 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
   torch::manual_seed(0);
   auto model = models::HearClassifier(options);
   model->eval();
+  model->to(bench.device);
+  out["device"] = bench.device.str();
   models::Tokenizer tokenizer(models::TokenizerOptions{});
   nlohmann::json params;
   auto count = [](const torch::nn::Module& mod) { return nn::count_parameters(mod); };
@@ -145,6 +147,7 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
       torch::manual_seed(0);
       timed_model = models::HearClassifier(run_options);
       timed_model->eval();
+      timed_model->to(bench.device);
     }
     if (!no_executed) {
       // Independent count: the matrix products one forward really executes.

@@ -1,4 +1,6 @@
 #include "hear/bench/stage_timing.h"
+#include "hear/nn/util.h"
+#include "hear/util/device.h"
 
 #include <torch/torch.h>
 
@@ -34,12 +36,16 @@ StageTimes time_stages(models::HearClassifier& model, double seconds, int warmup
   torch::InferenceMode guard;
   torch::manual_seed(seed);
   const int64_t samples = static_cast<int64_t>(std::llround(seconds * audio::kSampleRate));
-  const at::Tensor wave = torch::randn({1, samples}) * 0.1;
-  const at::Tensor lengths = torch::tensor({samples}, torch::kLong);
+  const c10::Device device = nn::module_device(*model);
+  const at::Tensor wave = (torch::randn({1, samples}) * 0.1).to(device);
+  const at::Tensor lengths = torch::tensor({samples}, torch::kLong).to(device);
   audio::Frontend frontend;
   const bool gate = model->options().use_spectrogram;
   std::map<std::string, std::vector<double>> acc;
-  auto clock = [] { return std::chrono::steady_clock::now(); };
+  auto clock = [&] {  // on a GPU, a stage ends when its queued work has run
+    util::synchronize(device);
+    return std::chrono::steady_clock::now();
+  };
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   for (int i = 0; i < warmup + runs; ++i) {
     const auto t0 = clock();
@@ -71,8 +77,9 @@ StageTimes time_stages(models::HearClassifier& model, double seconds, int warmup
 ExecutedMacCheck check_executed_macs(models::HearClassifier& model, const HearCost& cost,
                                      int64_t samples) {
   torch::InferenceMode guard;
-  const auto f =
-      audio::Frontend()(torch::zeros({1, samples}), torch::tensor({samples}, torch::kLong));
+  const c10::Device device = nn::module_device(*model);
+  const auto f = audio::Frontend()(torch::zeros({1, samples}, device),
+                                   torch::tensor({samples}, torch::kLong).to(device));
   ExecutedMacCheck check;
   {
     ExecutedMacCounter counter;

@@ -21,6 +21,7 @@
 #include "hear/io/config.h"
 #include "hear/nn/onednn_matmul.h"
 #include "hear/util/caching_cpu_allocator.h"
+#include "hear/util/device.h"
 
 namespace hear::bench {
 namespace {
@@ -100,16 +101,18 @@ StageStep make_stage(const TrainBenchOptions& o, std::shared_ptr<torch::nn::Modu
 
 }  // namespace
 
-double measure_gemm_gflops(int64_t n) {
+double measure_gemm_gflops(int64_t n, const c10::Device& device) {
   torch::NoGradGuard no_grad;
-  const at::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
+  const at::Tensor a = torch::randn({n, n}, device), b = torch::randn({n, n}, device);
   // The functional form: the kernel the training steps use (nn/onednn_matmul.h when installed).
   at::Tensor c = torch::mm(a, b);  // warm-up
+  util::synchronize(device);
   // The fastest of several runs: the rate this machine reaches, not one disturbed by other load.
   double best = 1e30;
   for (int i = 0; i < 8; ++i) {
     const auto t0 = Clock::now();
     c = torch::mm(a, b);
+    util::synchronize(device);
     best = std::min(best, seconds_since(t0));
   }
   return 2.0 * static_cast<double>(n) * n * n / best / 1e9;
@@ -119,11 +122,18 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   if (o.batch < 1 || !(o.seconds > 0) || o.steps < 1 || o.warmup < 0) {
     throw Error("--train needs --batch >= 1, --seconds > 0, --steps >= 1 and --warmup >= 0");
   }
-  train::check_cpu_precision(o.precision, "--precision");
+  train::check_precision(o.precision, o.device, "--precision");
   torch::manual_seed(0);
   std::shared_ptr<torch::nn::Module> model;
   StageStep stage = make_stage(o, model);
+  model->to(o.device);  // in place: stage.params stay the model's parameters
   model->train();
+  const c10::Device device = o.device;
+  // Phase times on a GPU count its queued work: wait for it at each phase boundary.
+  auto since = [&](Clock::time_point t0) {
+    util::synchronize(device);
+    return seconds_since(t0);
+  };
   auto optimizer = train::make_adamw(stage.params, o.optimizer);
   const audio::Frontend frontend;
   const int64_t samples = static_cast<int64_t>(std::llround(o.seconds * audio::kSampleRate));
@@ -133,29 +143,30 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   auto step = [&](bool timed) {
     std::map<std::string, double> t;
     auto t0 = Clock::now();
-    const at::Tensor waves = torch::randn({o.batch, samples}) * 0.1;
-    const at::Tensor lengths = torch::full({o.batch}, samples, torch::kLong);
-    const at::Tensor inputs = stage.inputs(o.batch, samples);
-    t["data"] = seconds_since(t0);
+    const at::Tensor waves = (torch::randn({o.batch, samples}) * 0.1).to(device);
+    const at::Tensor lengths = torch::full({o.batch}, samples, torch::kLong).to(device);
+    at::Tensor inputs = stage.inputs(o.batch, samples);  // undefined when the stage needs none
+    if (inputs.defined()) inputs = inputs.to(device);
+    t["data"] = since(t0);
     t0 = Clock::now();
     const auto features = frontend(waves, lengths);
-    t["frontend"] = seconds_since(t0);
+    t["frontend"] = since(t0);
     t0 = Clock::now();
     at::Tensor loss;
     {
-      train::AutocastGuard autocast(o.precision);
+      train::AutocastGuard autocast(o.precision, device.type());
       loss = stage.loss(features, inputs);
     }
     loss.item<double>();  // the forward is complete
-    t["forward"] = seconds_since(t0);
+    t["forward"] = since(t0);
     t0 = Clock::now();
     loss.backward();
-    t["backward"] = seconds_since(t0);
+    t["backward"] = since(t0);
     t0 = Clock::now();
     train::clip_gradients(stage.params, o.optimizer.grad_clip);
     optimizer->step();
     optimizer->zero_grad();
-    t["optimizer"] = seconds_since(t0);
+    t["optimizer"] = since(t0);
     if (!timed) return;
     double sum = 0;
     for (const auto& [name, s] : t) {
@@ -174,12 +185,12 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
   }
   std::optional<OpProfile> profile;
   if (o.profile_top > 0) profile = profile_ops([&] { step(false); }, o.profile_shapes);
-  double gemm = measure_gemm_gflops();
+  double gemm = measure_gemm_gflops(1024, device);
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
-  const double gemm_one = measure_gemm_gflops();
+  const double gemm_one = measure_gemm_gflops(1024, device);
   at::set_num_threads(threads);
-  gemm = std::max(gemm, measure_gemm_gflops());  // the better of two: less disturbed by load
+  gemm = std::max(gemm, measure_gemm_gflops(1024, device));  // the better of two: less disturbed
 
   const TimingStats steps = summarize(total);
   const double achieved = 2.0 * static_cast<double>(executed) / steps.median / 1e9;
@@ -191,6 +202,7 @@ BenchReport run_train_bench(const TrainBenchOptions& o) {
     phases[name] = {{"median_s", s.median}, {"p90_s", s.p90}};
   }
   nlohmann::json j = {{"stage", io::to_string(o.stage)},
+                      {"device", device.str()},
                       {"model", stage.model_summary},
                       {"batch", o.batch},
                       {"seconds", o.seconds},

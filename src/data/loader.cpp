@@ -10,6 +10,15 @@
 #include "hear/util/random.h"
 
 namespace hear::data {
+
+Batch to_device(const Batch& batch, const c10::Device& device) {
+  Batch out = batch;
+  out.waveforms = batch.waveforms.to(device);
+  out.lengths = batch.lengths.to(device);
+  if (batch.labels.defined()) out.labels = batch.labels.to(device);
+  return out;
+}
+
 namespace {
 
 template <class T>

@@ -75,7 +75,7 @@ struct ScListedFile {
 };
 
 void read_list(const fs::path& list, ScSplit split, std::map<std::string, ScListedFile>& out,
-                  size_t& lines_read) {
+               size_t& lines_read) {
   std::ifstream in(list);
   if (!in) throw Error("speech commands: cannot read '" + list.string() + "'");
   std::string line;

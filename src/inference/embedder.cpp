@@ -31,8 +31,9 @@ at::Tensor patch_timestamps_ms(int64_t patches) {
   return torch::arange(patches, torch::kDouble) * 20.0 + 5.0;
 }
 
-Embedder::Embedder(const models::HearClassifierOptions& options, const fs::path& weights)
-    : weights_(weights) {
+Embedder::Embedder(const models::HearClassifierOptions& options, const fs::path& weights,
+                   const c10::Device& device)
+    : weights_(weights), device_(device) {
   auto model_options = options;
   if (model_options.decoder.num_classes == 0) model_options.decoder.num_classes = 1;
   model_ = models::HearClassifier(model_options);
@@ -47,6 +48,7 @@ Embedder::Embedder(const models::HearClassifierOptions& options, const fs::path&
     models::load_state(*model_->acoustic_model, file.tensors, lo, weights.string());
   }
   model_->eval();
+  model_->to(device_);
 }
 
 void Embedder::require(EmbeddingKind kind) const {
@@ -72,17 +74,17 @@ std::vector<ClipEmbedding> Embedder::embed(const std::vector<at::Tensor>& wavefo
   }
   torch::InferenceMode guard;
   const auto batch = audio::pad_waveforms(waveforms);
-  const auto features = frontend_(batch.waveforms, batch.lengths);
+  const auto features = frontend_(batch.waveforms.to(device_), batch.lengths.to(device_));
   at::Tensor frames, patch_lengths, logits;
   if (kind == EmbeddingKind::kAcoustic || (kind == EmbeddingKind::kScene && !full_)) {
     auto a = model_->acoustic_model->forward(features.log_mel, features.lengths);
-    frames = a.values;
-    patch_lengths = a.lengths;
+    frames = a.values.cpu();
+    patch_lengths = a.lengths.cpu();
   } else {
     auto all = model_->forward_all(features);
-    frames = all.task;
-    patch_lengths = all.lengths;
-    logits = all.logits;
+    frames = all.task.cpu();
+    patch_lengths = all.lengths.cpu();
+    logits = all.logits.cpu();
   }
   for (int64_t b = 0; b < B; ++b) {
     const int64_t P = patch_lengths[b].item<int64_t>();

@@ -64,13 +64,13 @@ Error file_error(const std::string& source, const std::string& what) {
 uint64_t checked_header_length(const char* first8, uint64_t file_size, const std::string& source) {
   const uint64_t header_len = read_u64_le(first8);
   if (header_len > kMaxHeaderBytes) {
-    throw file_error(
-        source, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
+    throw file_error(source,
+                     "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
   }
   if (header_len > file_size - 8) {
     throw file_error(source, "header length " + std::to_string(header_len) +
-                                        " runs past the end of the file (" +
-                                        std::to_string(file_size) + " bytes)");
+                                 " runs past the end of the file (" + std::to_string(file_size) +
+                                 " bytes)");
   }
   return header_len;
 }
@@ -160,8 +160,8 @@ SafetensorsHeader parse_header(const char* json_begin, const char* json_end, uin
 
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source) {
   if (bytes.size() < 8) {
-    throw file_error(
-        source, "too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
+    throw file_error(source,
+                     "too short to hold a header (" + std::to_string(bytes.size()) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(bytes.data(), bytes.size(), source);
   const uint64_t data_size = bytes.size() - 8 - header_len;
@@ -193,7 +193,7 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
   char first8[8];
   if (file_size < 8 || !in.read(first8, 8)) {
     throw file_error(source,
-                            "too short to hold a header (" + std::to_string(file_size) + " bytes)");
+                     "too short to hold a header (" + std::to_string(file_size) + " bytes)");
   }
   const uint64_t header_len = checked_header_length(first8, file_size, source);
   std::string json(header_len, '\0');

@@ -52,9 +52,7 @@ QuantizerOutput GumbelQuantizerImpl::forward(const at::Tensor& logits, const at:
     }
     noise = inject.noise.to(logits_f.options());
   } else if (!inject.codes.defined()) {
-    noise = logits_f.device().is_cpu()  // Gumbel(0, 1)
-                ? nn::gumbel_noise(logits_f, nn::draw_seed(inject.generator))
-                : -torch::empty_like(logits_f).exponential_(1.0, inject.generator).log();
+    noise = nn::gumbel_noise(logits_f, nn::draw_seed(inject.generator));  // Gumbel(0, 1)
   }
   auto y_soft = torch::softmax((noise.defined() ? logits_f + noise : logits_f) / temperature_, -1);
   at::Tensor codes;

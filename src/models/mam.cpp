@@ -46,15 +46,11 @@ at::Tensor make_mam_mask(const at::Tensor& lengths, int64_t num_patches, double 
   c10::optional<at::Generator> gen;
   if (generator) gen = *generator;
   const bool gaussian = rule == MaskRule::kReferenceGaussian;
-  at::Tensor r;
-  if (len.device().is_cpu()) {  // counter-based: one stream over a data-parallel global batch
-    const at::Tensor like = at::empty({len.size(0), num_patches}, opts);
-    r = gaussian ? nn::normal_noise(like, nn::draw_seed(gen))
-                 : nn::uniform_noise(like, nn::draw_seed(gen));
-  } else {
-    r = gaussian ? at::normal(0.0, 1.0, {len.size(0), num_patches}, gen, opts)
-                 : at::empty({len.size(0), num_patches}, opts).uniform_(0.0, 1.0, gen);
-  }
+  // Counter-based (nn/counter_random.h): one stream over a data-parallel global batch, the same
+  // on every device.
+  const at::Tensor like = at::empty({len.size(0), num_patches}, opts);
+  const uint64_t seed = nn::draw_seed(gen);
+  const at::Tensor r = gaussian ? nn::normal_noise(like, seed) : nn::uniform_noise(like, seed);
   if (!gaussian) return (r < rate) & valid;
   return (r + valid.logical_not().to(torch::kFloat)) < rate;
 }

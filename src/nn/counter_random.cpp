@@ -41,7 +41,30 @@ at::Tensor empty_cpu_like(const at::Tensor& like, at::ScalarType dtype) {
   return torch::empty(like.sizes(), torch::TensorOptions().dtype(dtype).device(at::kCPU));
 }
 
+int64_t as_signed(uint64_t v) {
+  return static_cast<int64_t>(v);
+}  // two's complement bits
+
+// x >> k on the bits of an int64 tensor (a logical shift; torch's is arithmetic).
+at::Tensor shift_right(const at::Tensor& x, int k) {
+  return x.bitwise_right_shift(k).bitwise_and_((int64_t{1} << (64 - k)) - 1);
+}
+
 }  // namespace
+
+at::Tensor counter_hash_bits(const at::Tensor& like, uint64_t seed) {
+  const uint64_t first =
+      static_cast<uint64_t>(current_batch_shard().index) * static_cast<uint64_t>(like.numel());
+  // int64 products wrap like uint64 ones: the same bits as the CPU loop.
+  at::Tensor z = torch::arange(like.numel(), like.options().dtype(at::kLong))
+                     .add_(as_signed(first))
+                     .mul_(as_signed(0x9E3779B97F4A7C15ull))
+                     .add_(as_signed(mix(seed)));
+  z = z.bitwise_xor(shift_right(z, 30)).mul_(as_signed(0xBF58476D1CE4E5B9ull));
+  z = z.bitwise_xor(shift_right(z, 27)).mul_(as_signed(0x94D049BB133111EBull));
+  z = z.bitwise_xor(shift_right(z, 31));
+  return shift_right(z, 40).view(like.sizes());
+}
 
 uint64_t draw_seed(c10::optional<at::Generator> generator) {
   at::Generator gen = generator.has_value() && generator->defined()
@@ -54,6 +77,11 @@ uint64_t draw_seed(c10::optional<at::Generator> generator) {
 at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed) {
   if (!(p >= 0.0 && p <= 1.0))
     throw Error("dropout: p must be in [0, 1], got " + std::to_string(p));
+  if (!like.device().is_cpu()) {
+    const at::Tensor keep =
+        counter_hash_bits(like, seed).ge(static_cast<int64_t>(std::llround(p * 16777216.0)));
+    return keep.to(like.scalar_type()).mul_(p < 1.0 ? 1.0 / (1.0 - p) : 0.0);
+  }
   at::Tensor mask = empty_cpu_like(like, like.scalar_type());
   const uint64_t threshold = static_cast<uint64_t>(std::llround(p * 16777216.0));
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -67,6 +95,9 @@ at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed) {
 }
 
 at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed) {
+  if (!like.device().is_cpu()) {
+    return counter_hash_bits(like, seed).to(at::kFloat).add_(0.5).mul_(1.0 / 16777216.0);
+  }
   at::Tensor u = empty_cpu_like(like, at::kFloat);
   for_each_hash<float>(u, seed, [](float* out, int64_t i, uint64_t bits) {
     out[i] = (static_cast<float>(bits) + 0.5f) * (1.0f / 16777216.0f);

@@ -8,7 +8,6 @@ namespace hear::nn {
 
 at::Tensor dropout(const at::Tensor& x, double p, bool training) {
   if (!training || p == 0.0) return x;
-  if (!x.device().is_cpu()) return torch::dropout(x, p, training);
   // The mask is a constant of the graph: autograd's backward of the product is grad * mask.
   return x * dropout_mask(x, p, draw_seed());
 }

@@ -29,6 +29,12 @@ at::Tensor checked_lengths(const at::Tensor& lengths, int64_t batch, const at::D
   return len.to(device);
 }
 
+c10::Device module_device(const torch::nn::Module& module) {
+  for (const auto& p : module.parameters()) return p.device();
+  for (const auto& b : module.buffers()) return b.device();
+  return c10::kCPU;
+}
+
 int64_t count_parameters(const torch::nn::Module& module, bool trainable_only) {
   int64_t n = 0;
   for (const auto& p : module.parameters(/*recurse=*/true)) {

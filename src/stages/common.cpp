@@ -7,6 +7,7 @@
 #include "hear/io/file_util.h"
 #include "hear/models/weights.h"
 #include "hear/train/metrics.h"
+#include "hear/util/device.h"
 
 namespace hear::stages {
 namespace fs = std::filesystem;
@@ -92,11 +93,18 @@ void prepare_run_dir(const fs::path& run_dir, const RunRequest& request) {
   train::add_log_file(run_dir);
 }
 
-StageRun::StageRun(fs::path run_dir, RunRequest request, int64_t seed)
-    : dir_(std::move(run_dir)),
-      request_(std::move(request)),
-      parallel_(
-          std::make_unique<train::DataParallel>(train::process_group_config_from_environment())) {
+std::shared_ptr<train::DataParallel> join_process_group(const train::TrainerOptions& train) {
+  train::ProcessGroupConfig group = train::process_group_config_from_environment();
+  const c10::Device device = util::parse_device(train.device, "train.device", group.local_rank);
+  if (device.is_cuda() && train::nccl_available()) group.backend = "nccl";
+  return std::make_shared<train::DataParallel>(group);
+}
+
+StageRun::StageRun(fs::path run_dir, RunRequest request, const train::TrainerOptions& train)
+    : dir_(std::move(run_dir)), request_(std::move(request)) {
+  parallel_ = request_.parallel ? request_.parallel : join_process_group(train);
+  // Under torchrun "cuda" is this rank's GPU, cuda:LOCAL_RANK.
+  device_ = util::parse_device(train.device, "train.device", parallel_->local_rank());
   if (parallel_->is_main()) {
     prepare_run_dir(dir_, request_);
   } else {
@@ -105,10 +113,12 @@ StageRun::StageRun(fs::path run_dir, RunRequest request, int64_t seed)
   // A rank 0 that failed to prepare RUN_DIR has exited: the others fail here, not later.
   parallel_->barrier();
   if (parallel_->world_size() > 1) {
-    spdlog::info("data parallel: {} processes (Gloo); batch_size is per process",
-                 parallel_->world_size());
+    spdlog::info("data parallel: {} processes ({}); batch_size is per process",
+                 parallel_->world_size(),
+                 device_.is_cuda() && train::nccl_available() ? "NCCL" : "Gloo");
   }
-  train::seed_torch(static_cast<uint64_t>(seed));
+  if (!device_.is_cpu()) spdlog::info("device: {}", device_.str());
+  train::seed_torch(static_cast<uint64_t>(train.seed));
 }
 
 StageRun::~StageRun() = default;
@@ -127,6 +137,7 @@ train::FitResult StageRun::fit(const train::TrainerOptions& options, torch::nn::
                                data::DataLoader& loader, train::TrainerCallbacks callbacks,
                                std::vector<at::Tensor> params) {
   auto trainer_options = options;
+  trainer_options.device = device_.str();
   if (!callbacks.validate && !trainer_options.best_metric.empty()) {
     // A config that selects `best` by validation, run without a validation set (e.g. the paper's
     // pre-training config, whose data.valid_manifest is empty): `last` is the result.
@@ -158,23 +169,27 @@ std::string StageRun::export_weights(const torch::nn::Module& module, const std:
 
 int64_t for_each_validation_batch(const std::vector<data::ManifestEntry>& entries,
                                   const data::LoaderOptions& training, int64_t max_batches,
-                                  const std::function<void(const data::Batch&)>& score) {
+                                  const std::function<void(const data::Batch&)>& score,
+                                  const train::DataParallel* parallel) {
   auto options = evaluation_loader_options(training);
   // The corpus stages' rule (<= 6 s blocks, < 1 s skipped) in a fixed cut: the same blocks at
   // every validation.
   options.segments.mode = data::SegmentMode::kConsecutive;
   options.segments.min_seconds = training.segments.min_seconds;
   data::DataLoader loader(entries, options, data::LabelMap(std::vector<std::string>{}));
+  const int64_t rank = parallel ? parallel->rank() : 0;
+  const int64_t world = parallel ? parallel->world_size() : 1;
   int64_t batches = 0;
   while (auto batch = loader.next()) {
-    score(*batch);
+    if (batches % world == rank) score(*batch);  // data parallel: every world-th batch
     if (++batches == max_batches) break;
   }
   return batches;
 }
 
-audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch) {
-  return frontend(batch.waveforms, batch.lengths);
+audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch,
+                               const c10::Device& device) {
+  return frontend(batch.waveforms.to(device), batch.lengths.to(device));
 }
 
 }  // namespace hear::stages

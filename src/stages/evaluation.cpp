@@ -10,6 +10,7 @@
 #include "hear/audio/frontend.h"
 #include "hear/error.h"
 #include "hear/io/file_util.h"
+#include "hear/nn/util.h"
 #include "hear/stages/common.h"
 
 namespace hear::stages {
@@ -34,6 +35,7 @@ Evaluation evaluate(models::HearClassifier& model, const std::vector<data::Manif
     mine.push_back(entries[i]);
   }
   const audio::Frontend frontend;
+  const c10::Device device = nn::module_device(*model);  // batches go where the model is
   Evaluation ev;
   ev.classes = labels.names();
   const int64_t C = labels.size();
@@ -44,13 +46,13 @@ Evaluation evaluate(models::HearClassifier& model, const std::vector<data::Manif
   while (scored) {
     auto batch = scored->next();
     if (!batch) break;
-    const auto f = batch_features(frontend, *batch);
+    const auto f = batch_features(frontend, *batch, device);
     const at::Tensor logits = model->forward(f);
     loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch->labels,
+                    logits, batch->labels.to(device),
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
-    const at::Tensor predicted = logits.argmax(-1);
+    const at::Tensor predicted = logits.argmax(-1).cpu();
     for (int64_t b = 0; b < batch->size(); ++b) {
       ev.confusion[batch->labels[b].item<int64_t>()][predicted[b].item<int64_t>()] += 1;
     }

@@ -78,7 +78,7 @@ FinetuneResult finetune_on(const FinetuneConfig& config, const RunRequest& reque
                            const std::vector<data::ManifestEntry>& test_entries,
                            const data::LabelMap& dataset_labels) {
   namespace fs = std::filesystem;
-  StageRun run(config.run_dir, request, config.train.seed);
+  StageRun run(config.run_dir, request, config.train);
   const fs::path& run_dir = run.dir();
   const bool from_dataset = dataset_labels.size() > 0;
   const auto labels = from_dataset ? dataset_labels : data::LabelMap::from_entries(train_entries);
@@ -261,6 +261,9 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
   };
   CrossValidationResult cv;
   nlohmann::json summary = {{"folds", nlohmann::json::array()}};
+  // One process group for all folds (a group per fold would rendezvous again on one port).
+  auto shared_request = request;
+  if (!shared_request.parallel) shared_request.parallel = join_process_group(config.train);
   for (const size_t k : test_folds) {
     std::vector<data::ManifestEntry> train_entries;
     for (size_t j = 0; j < entries.size(); ++j) {
@@ -270,7 +273,7 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
     fold_config.run_dir =
         (std::filesystem::path(config.run_dir) / ("fold" + std::to_string(k + 1))).string();
     spdlog::info("=== fold {}/{}: test = {} ===", k + 1, entries.size(), fold_name(k));
-    auto fold_request = request;
+    auto fold_request = shared_request;
     if (request.resume &&
         !std::filesystem::exists(std::filesystem::path(fold_config.run_dir) / "checkpoints")) {
       fold_request.resume = false;  // this fold had not started yet
@@ -297,7 +300,7 @@ CrossValidationResult run_finetune_cv(const FinetuneConfig& config, const RunReq
   summary["std_accuracy"] = cv.std_accuracy;
   summary["num_folds"] = entries.size();
   summary["selection_rule"] = "final epoch of each fold (the held-out fold is the test set)";
-  if (train::process_group_config_from_environment().rank == 0) {  // data parallel: rank 0 writes
+  if (shared_request.parallel->is_main()) {  // data parallel: rank 0 writes
     io::write_file_atomic(std::filesystem::path(config.run_dir) / "cv.json",
                           summary.dump(2) + "\n");
   }

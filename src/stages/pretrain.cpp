@@ -51,7 +51,7 @@ struct MamBatchStats {
 PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& request) {
   io::validate_config(config);
   const auto corpus = read_corpus(config.data);
-  StageRun run(config.run_dir, request, config.train.seed);
+  StageRun run(config.run_dir, request, config.train);
 
   models::MamModel model(config.model);
   load_tokenizer(model->tokenizer, config.tokenizer_weights);
@@ -83,13 +83,14 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
   if (!corpus.valid.empty()) {
     callbacks.valid_metric_names = {"valid_loss", "valid_masked_acc"};
     callbacks.validate = [&](int64_t) {
-      // The same masks at every validation: a generator of its own.
-      auto generator = at::make_generator<at::CPUGeneratorImpl>(1234);
       double loss_sum = 0, hits = 0, masked = 0;
       for_each_validation_batch(
           corpus.valid, config.data.loader, config.data.valid_max_batches,
           [&](const data::Batch& batch) {
-            const auto f = batch_features(frontend, batch);
+            // The same masks at every validation, whichever rank scores the batch: a generator
+            // of its own per batch.
+            auto generator = at::make_generator<at::CPUGeneratorImpl>(1234 + batch.index);
+            const auto f = batch_features(frontend, batch, run.device());
             const int64_t P = f.log_mel.size(2) / 2;
             const at::Tensor mask = models::make_mam_mask(f.lengths / 2, P, config.model.mask_rate,
                                                           config.model.mask_rule, generator);
@@ -98,7 +99,10 @@ PretrainResult run_pretrain(const PretrainConfig& config, const RunRequest& requ
             loss_sum += out.loss.item<double>() * m;
             hits += ((out.logits.argmax(-1) == out.labels) & out.mask).sum().item<double>();
             masked += m;
-          });
+          },
+          &run.parallel());
+      const auto sums = run.parallel().sum({loss_sum, hits, masked});
+      loss_sum = sums[0], hits = sums[1], masked = sums[2];
       if (masked == 0) throw Error("validation: no masked patch in data.valid_manifest");
       return train::MetricValues{{"valid_loss", loss_sum / masked},
                                  {"valid_masked_acc", hits / masked}};

@@ -82,6 +82,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
     spdlog::info("teacher: SSAST {} from {}", t.model.summary(), t.weights);
     return [teacher](const data::Batch& batch) {
       torch::NoGradGuard no_grad;
+      (*teacher)->to(batch.waveforms.device());  // train.device (a no-op once there)
       return (*teacher)->features(batch.waveforms, batch.lengths).features;
     };
   }
@@ -106,8 +107,8 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
   spdlog::info("teacher: feature cache {} ({} segments)", t.cache, cache->size());
   return [cache](const data::Batch& batch) {
     std::vector<std::string> paths(batch.paths.begin(), batch.paths.end());
-    std::vector<int64_t> lengths(batch.lengths.data_ptr<int64_t>(),
-                                 batch.lengths.data_ptr<int64_t>() + batch.size());
+    const at::Tensor host = batch.lengths.to(at::kCPU, at::kLong).contiguous();
+    std::vector<int64_t> lengths(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + batch.size());
     return cache->batch_features(paths, batch.offsets, lengths).first;
   };
 }
@@ -123,7 +124,7 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   auto model_options = config.model;
   if (config.teacher.kind == TeacherKind::kNone) model_options.loss_weights.distillation = 0.0;
 
-  StageRun run(config.run_dir, request, config.train.seed);
+  StageRun run(config.run_dir, request, config.train);
   models::TokenizerTrainingModel model(model_options);
   spdlog::info("model: {}", c10::str(*model));
   const auto loader = make_training_loader(
@@ -132,7 +133,7 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   const audio::Frontend frontend;
 
   auto forward = [&](const data::Batch& batch, const models::QuantizerInjection& inject) {
-    const auto f = batch_features(frontend, batch);
+    const auto f = batch_features(frontend, batch, run.device());
     return model->forward(f.log_mel, f.lengths, teacher(batch), inject);
   };
 
@@ -163,18 +164,22 @@ TokenizerTrainResult run_tokenizer_train(const TokenizerTrainConfig& config,
   if (!corpus.valid.empty()) {
     callbacks.valid_metric_names = {"valid_loss", "valid_perplexity"};
     callbacks.validate = [&](int64_t) {
-      // Eval mode: the quantizer still draws Gumbel noise, from a generator of its own so that
-      // validations are comparable (the training stream is not touched).
-      models::QuantizerInjection inject;
-      inject.generator = at::make_generator<at::CPUGeneratorImpl>(4321);
       double loss = 0, perplexity = 0;
       const int64_t batches = for_each_validation_batch(
           corpus.valid, config.data.loader, config.data.valid_max_batches,
           [&](const data::Batch& batch) {
+            // Eval mode: the quantizer still draws Gumbel noise, from a generator of its own
+            // per batch, so that validations are comparable whichever rank scores a batch (the
+            // training stream is not touched).
+            models::QuantizerInjection inject;
+            inject.generator = at::make_generator<at::CPUGeneratorImpl>(4321 + batch.index);
             auto out = forward(batch, inject);
             loss += out.losses.total.item<double>();
             perplexity += codebook_usage(out.logits, out.patch_lengths).perplexity;
-          });
+          },
+          &run.parallel());
+      const auto sums = run.parallel().sum({loss, perplexity});
+      loss = sums[0], perplexity = sums[1];
       if (batches == 0) throw Error("validation: data.valid_manifest yields no batch");
       return train::MetricValues{{"valid_loss", loss / batches},
                                  {"valid_perplexity", perplexity / batches}};

@@ -1,10 +1,13 @@
 #include "hear/train/distributed.h"
 
-#define USE_C10D_GLOO
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include "hear/util/torch_compat.h"  // defines USE_C10D_GLOO first
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 #include <functional>
@@ -56,8 +59,19 @@ std::vector<std::vector<size_t>> buckets(const std::vector<at::Tensor>& ts, int6
 
 struct DataParallel::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<compat::ProcessGroupBase> pg;
+  // Where collectives run: the CPU for Gloo (CUDA tensors are staged through host memory),
+  // this rank's CUDA device for NCCL.
+  at::Device device = at::kCPU;
 };
+
+bool nccl_available() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 ProcessGroupConfig process_group_config_from_environment() {
   ProcessGroupConfig c;
@@ -75,7 +89,7 @@ ProcessGroupConfig process_group_config_from_environment() {
 }
 
 DataParallel::DataParallel(const ProcessGroupConfig& config)
-    : rank_(config.rank), world_size_(config.world_size) {
+    : rank_(config.rank), local_rank_(config.local_rank), world_size_(config.world_size) {
   if (world_size_ <= 1) return;
   group_ = std::make_unique<Group>();
   try {
@@ -97,6 +111,20 @@ DataParallel::DataParallel(const ProcessGroupConfig& config)
           std::string("/hear/attempt_") + (attempt ? attempt : "0"), store);
     }
     group_->store = store;
+    if (config.backend == "nccl") {
+#ifdef USE_C10D_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = config.timeout;
+      group_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(group_->store, rank_, world_size_,
+                                                               nccl_options);
+      group_->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(config.local_rank));
+      return;
+#else
+      throw Error("backend 'nccl': this LibTorch build has no NCCL (use gloo)");
+#endif
+    }
+    if (config.backend != "gloo")
+      throw Error("unknown backend '" + config.backend + "' (gloo | nccl)");
     auto options = c10d::ProcessGroupGloo::Options::create(config.timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
         config.master_addr == "localhost" ? "127.0.0.1" : config.master_addr));
@@ -117,7 +145,8 @@ void DataParallel::broadcast(const std::vector<at::Tensor>& tensors, int64_t buc
   torch::NoGradGuard no_grad;
   for (const auto& bucket : buckets(tensors, bucket_bytes)) {
     std::vector<at::Tensor> flat_parts;
-    for (size_t i : bucket) flat_parts.push_back(tensors[i].detach().to(torch::kFloat).reshape(-1));
+    for (size_t i : bucket)
+      flat_parts.push_back(tensors[i].detach().to(group_->device, torch::kFloat).reshape(-1));
     std::vector<at::Tensor> flat{torch::cat(flat_parts)};
     run("broadcast", [&] { return group_->pg->broadcast(flat, c10d::BroadcastOptions{}); });
     int64_t offset = 0;
@@ -138,8 +167,8 @@ int64_t DataParallel::average_gradients(const std::vector<at::Tensor>& params,
     std::vector<at::Tensor> parts;
     for (size_t i : bucket) {
       const at::Tensor& g = params[i].grad();
-      parts.push_back(g.defined() ? g.to(torch::kFloat).reshape(-1)
-                                  : torch::zeros({params[i].numel()}));
+      parts.push_back(g.defined() ? g.to(group_->device, torch::kFloat).reshape(-1)
+                                  : torch::zeros({params[i].numel()}, group_->device));
     }
     std::vector<at::Tensor> flat{torch::cat(parts)};
     run("gradient all-reduce", [&] { return group_->pg->allreduce(flat); });
@@ -153,7 +182,7 @@ int64_t DataParallel::average_gradients(const std::vector<at::Tensor>& params,
       if (p.grad().defined()) {
         p.mutable_grad().copy_(mean);
       } else {
-        p.mutable_grad() = mean.to(p.scalar_type()).clone();
+        p.mutable_grad() = mean.to(p.device(), p.scalar_type()).clone();
       }
       offset += n;
     }
@@ -163,18 +192,19 @@ int64_t DataParallel::average_gradients(const std::vector<at::Tensor>& params,
 
 std::vector<double> DataParallel::sum(const std::vector<double>& values) const {
   if (world_size_ <= 1 || values.empty()) return values;
-  std::vector<at::Tensor> t{torch::tensor(values, torch::kDouble)};
+  std::vector<at::Tensor> t{torch::tensor(values, torch::kDouble).to(group_->device)};
   run("reduction", [&] { return group_->pg->allreduce(t); });
-  return {t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel()};
+  const at::Tensor host = t[0].cpu();
+  return {host.data_ptr<double>(), host.data_ptr<double>() + host.numel()};
 }
 
 void DataParallel::sum_in_place(at::Tensor& tensor) const {
   if (world_size_ <= 1) return;
-  if (!tensor.is_contiguous() || !tensor.device().is_cpu()) {
-    throw Error("data parallel sum: expected a contiguous CPU tensor");
-  }
-  std::vector<at::Tensor> t{tensor};
+  if (!tensor.is_contiguous()) throw Error("data parallel sum: expected a contiguous tensor");
+  const bool staged = tensor.device() != group_->device;
+  std::vector<at::Tensor> t{staged ? tensor.to(group_->device) : tensor};
   run("batch statistic all-reduce", [&] { return group_->pg->allreduce(t); });
+  if (staged) tensor.copy_(t[0]);
 }
 
 void DataParallel::barrier() const {

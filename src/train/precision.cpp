@@ -10,6 +10,7 @@
 
 #include "hear/error.h"
 #include "hear/nn/kernel_override.h"
+#include "hear/util/torch_compat.h"
 
 namespace hear::train {
 namespace {
@@ -34,29 +35,30 @@ void register_cpu_autocast_policy() {
 
 }  // namespace
 
-void check_cpu_precision(Precision precision, const char* key) {
-  if (precision == Precision::kFp16) {
+void check_precision(Precision precision, const c10::Device& device, const char* key) {
+  if (precision == Precision::kFp16 && !device.is_cuda()) {
     throw Error(std::string(key) +
                 ": fp16 needs CUDA autocast with a loss scaler; on the CPU use bf16 or fp32");
   }
 }
 
-AutocastGuard::AutocastGuard(Precision precision) : active_(precision == Precision::kBf16) {
+AutocastGuard::AutocastGuard(Precision precision, c10::DeviceType device)
+    : active_(precision != Precision::kFp32), device_(device) {
   if (!active_) return;
-  register_cpu_autocast_policy();
-  previous_enabled_ = at::autocast::is_cpu_enabled();
-  previous_dtype_ = static_cast<int>(at::autocast::get_autocast_cpu_dtype());
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  at::autocast::set_cpu_enabled(true);
+  if (device_ == c10::DeviceType::CPU) register_cpu_autocast_policy();
+  previous_enabled_ = compat::autocast_enabled(device_);
+  previous_dtype_ = static_cast<int>(compat::autocast_dtype(device_));
+  compat::set_autocast_dtype(device_, precision == Precision::kBf16 ? at::kBFloat16 : at::kHalf);
+  compat::set_autocast_enabled(device_, true);
   at::autocast::increment_nesting();
 }
 
 AutocastGuard::~AutocastGuard() {
   if (!active_) return;
-  // The cast cache holds bfloat16 copies of the weights for this forward only.
+  // The cast cache holds reduced-precision copies of the weights for this forward only.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(previous_enabled_);
-  at::autocast::set_autocast_cpu_dtype(static_cast<at::ScalarType>(previous_dtype_));
+  compat::set_autocast_enabled(device_, previous_enabled_);
+  compat::set_autocast_dtype(device_, static_cast<at::ScalarType>(previous_dtype_));
 }
 
 }  // namespace hear::train

@@ -11,6 +11,7 @@
 
 #include "hear/error.h"
 #include "hear/nn/batch_shard.h"
+#include "hear/util/device.h"
 
 namespace hear::train {
 namespace fs = std::filesystem;
@@ -125,7 +126,12 @@ Trainer::Trainer(TrainerOptions options, fs::path run_dir, torch::nn::Module& mo
       params_(trainable_parameters(model, std::move(params))),
       schedule_(options_.optimizer.lr, options_.schedule, options_.steps) {
   io::validate_config(options_, "train");
-  check_cpu_precision(options_.precision, "train.precision");
+  device_ = util::parse_device(options_.device, "train.device");
+  check_precision(options_.precision, device_, "train.precision");
+  if (options_.precision == Precision::kFp16) scaler_.emplace();
+  // Module::to replaces each parameter's data in place: params_ and the callers' handles stay
+  // valid.
+  if (!device_.is_cpu()) model.to(device_);
   if (!callbacks_.loss) throw Error("trainer: no loss callback");
   if (!options_.best_metric.empty() && !callbacks_.validate) {
     throw Error("train.best_metric '" + options_.best_metric + "' needs a validation callback");
@@ -168,6 +174,10 @@ void Trainer::resume() {
   loader_->seek(state_.loader);
   set_torch_rng_state(state_.torch_rng);
   if (callbacks_.load_extra) callbacks_.load_extra(state_.extra);
+  if (scaler_ && state_.extra.count("trainer.loss_scale")) {
+    scaler_->restore(parse_double(state_.extra.at("trainer.loss_scale"), "trainer.loss_scale"),
+                     std::stoll(state_.extra.at("trainer.loss_scale_good_steps")));
+  }
   resumed_ = true;
   spdlog::info("resumed from '{}' at step {} (epoch {}, batch {})", ck.dir.string(), state_.step,
                state_.loader.epoch, state_.loader.batch);
@@ -180,6 +190,10 @@ TrainState Trainer::snapshot_state() {
   s.torch_rng = get_torch_rng_state();
   s.extra.clear();
   if (callbacks_.save_extra) callbacks_.save_extra(s.extra);
+  if (scaler_) {
+    s.extra["trainer.loss_scale"] = format_double(scaler_->scale());
+    s.extra["trainer.loss_scale_good_steps"] = std::to_string(scaler_->good_steps());
+  }
   return s;
 }
 
@@ -205,15 +219,16 @@ std::optional<data::Batch> Trainer::next_batch() {
 
 StepResult Trainer::forward_loss(const data::Batch& batch) {
   StepResult r;
+  const data::Batch on_device = device_.is_cpu() ? data::Batch() : data::to_device(batch, device_);
   {
-    AutocastGuard autocast(options_.precision);
+    AutocastGuard autocast(options_.precision, device_.type());
     std::optional<nn::BatchShardGuard> shard;
     if (distributed()) {
       const DataParallel* parallel = parallel_;
       shard.emplace(nn::BatchShard{parallel->rank(), parallel->world_size(),
                                    [parallel](at::Tensor& t) { parallel->sum_in_place(t); }});
     }
-    r = callbacks_.loss(batch, state_.step);
+    r = callbacks_.loss(device_.is_cpu() ? batch : on_device, state_.step);
   }
   if (!r.loss.defined() || r.loss.numel() != 1) {
     throw Error("trainer: the loss callback must return a scalar loss (step " +
@@ -223,6 +238,7 @@ StepResult Trainer::forward_loss(const data::Batch& batch) {
 }
 
 void Trainer::backward(const StepResult& result, double scale) {
+  if (scaler_) scale *= scaler_->scale();
   if (scale == 1.0) {
     result.loss.backward();
   } else {
@@ -326,6 +342,13 @@ Trainer::StepOutcome Trainer::train_step(Interval& interval) {
     }
   }
   sync_gradients();
+  if (scaler_ && !scaler_->unscale_and_update(params_)) {
+    // The averaged gradients are the same on every rank, so every rank skips together.
+    spdlog::warn("fp16: gradients overflowed at step {}; step skipped, loss scale -> {}",
+                 state_.step, scaler_->scale());
+    optimizer_->zero_grad();
+    return StepOutcome::kSkipped;
+  }
   const double grad_norm = clip();
   if (!std::isfinite(grad_norm)) {
     handle_nonfinite("gradient norm", grad_norm, *last);

@@ -97,3 +97,34 @@ TEST(CounterRandom, SeedsComeFromTheGivenGenerator) {
 
 }  // namespace
 }  // namespace hear::nn
+
+namespace hear::nn {
+namespace {
+
+TEST(CounterRandom, TheDevicePathDrawsTheCpuLoopsBits) {
+  // The device path (LibTorch integer ops, used on CUDA) run on the CPU: the same 24-bit hashes
+  // as the parallel loop, so a mask or noise tensor is the same wherever it is drawn.
+  const at::Tensor like = torch::empty({7, 301, 5});
+  for (const uint64_t seed : {uint64_t{0}, uint64_t{42}, ~uint64_t{0}}) {
+    const at::Tensor bits = counter_hash_bits(like, seed);
+    // u = (bits + 1/2) / 2^24 in float32, as both paths compute it; the keep rule bits >= p 2^24.
+    const at::Tensor u = bits.to(torch::kFloat).add_(0.5).mul_(1.0 / 16777216.0);
+    EXPECT_TRUE(torch::equal(u, uniform_noise(like, seed))) << seed;
+    EXPECT_TRUE(torch::equal(bits.ge(int64_t{5033165}),  // round(0.3 * 2^24)
+                             dropout_mask(like, 0.3, seed).ne(0)))
+        << seed;
+    EXPECT_GE(bits.min().item<int64_t>(), 0);
+    EXPECT_LT(bits.max().item<int64_t>(), 1 << 24);
+  }
+}
+
+TEST(Cuda, CounterRandomTensorsAreTheSameOnCudaAndTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
+  const at::Tensor cpu = torch::ones({64, 300, 24});
+  const at::Tensor cuda = cpu.to(at::kCUDA);
+  EXPECT_TRUE(torch::equal(dropout_mask(cpu, 0.1, 9), dropout_mask(cuda, 0.1, 9).cpu()));
+  EXPECT_TRUE(torch::equal(gumbel_noise(cpu, 9), gumbel_noise(cuda, 9).cpu()));
+}
+
+}  // namespace
+}  // namespace hear::nn

@@ -68,6 +68,14 @@ grep -q "RTF" table.txt
 import json; t=json.load(open('timing.json'))['lengths'][0]['timing']
 assert t['total']['rtf'] > 0 and len(t['total']['runs']) == 2"
 expect_error "abc" "$BIN/hear-bench" --sweep 1,abc
+# --device: a device this LibTorch build lacks is refused naming the option (CUDA runs in
+# scripts/gpu_check.sh).
+if ! /usr/bin/python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2> /dev/null; then
+  expect_error "\-\-device='cuda'.*no CUDA" "$BIN/hear-bench" --no-timing --device cuda
+  expect_error "\-\-device='cuda:1'" "$BIN/hear-embed" --config "$SRC/configs/hear_tiny.yaml" \
+    -w tiny.safetensors -o x --device cuda:1 short.wav
+fi
+expect_error "\-\-device='tpu'" "$BIN/hear-bench" --no-timing --device tpu
 
 # Training steps of each stage (tiny widths through the stage's model keys): phases, JSON, MACs.
 small_tok="tokenizer.hidden_size=32 tokenizer.intermediate_size=64 tokenizer.num_attention_heads=4

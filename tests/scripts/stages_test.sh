@@ -100,5 +100,7 @@ expect_error "missing.wav" ft run_dir=bad3 setting=scratch data.train_manifest=d
 : > data/empty.tsv
 expect_error "empty.tsv" ft run_dir=bad4 setting=scratch data.train_manifest=data/empty.tsv
 expect_error "pretrained" ft run_dir=bad5 setting=base
+expect_error "train.device='cuda:0'" ft run_dir=bad6 setting=scratch train.device=cuda:0
+expect_error "train.precision: fp16" ft run_dir=bad7 setting=scratch train.precision=fp16
 expect_error "not found" "$BIN/hear-pretrain" --config "$SRC/configs/nonexistent.yaml"
 echo "stages_test: all checks passed"

@@ -73,7 +73,7 @@ TEST(FinetuneDatasets, Esc50FormatRunsTheChosenFoldWithDatasetClassOrder) {
                                       "data.format=esc50", "data.root=" + root.string(),
                                       "data.test_folds=[1]", "train.threads=2"});
   FinetuneLogSinkGuard guard;
-  const auto cv = run_finetune_cv(config, {false, io::config_to_yaml(config)});
+  const auto cv = run_finetune_cv(config, RunRequest{false, io::config_to_yaml(config), nullptr});
   ASSERT_EQ(cv.folds.size(), 1u);  // only fold 1 held out
   EXPECT_EQ(cv.folds[0].test.clips, 6);
   EXPECT_EQ(cv.std_accuracy, 0.0);
@@ -118,25 +118,25 @@ TEST(FinetuneDatasets, DataKeysAreCheckedAgainstTheFormat) {
     auto overrides = o;
     overrides.push_back(run);
     overrides.push_back("setting=scratch");
-    return [overrides] { run_finetune_cv(finetune_tiny_config(overrides), {false, ""}); };
+    return [overrides] { run_finetune_cv(finetune_tiny_config(overrides), RunRequest{}); };
   };
   auto run_one = [&](const std::vector<std::string>& o) {
     auto overrides = o;
     overrides.push_back(run);
     overrides.push_back("setting=scratch");
-    return [overrides] { run_finetune(finetune_tiny_config(overrides), {false, ""}); };
+    return [overrides] { run_finetune(finetune_tiny_config(overrides), RunRequest{}); };
   };
   // A config built in C++ gets the same checks from the stage's entry check.
   auto hand = finetune_tiny_config({run, "setting=scratch"});
   hand.data.format = DataFormat::kEsc50;  // without data.root
   test::expect_error_containing(
       [&] {
-        run_finetune_cv(hand, {false, ""});
+        run_finetune_cv(hand, RunRequest{});
       },
       {"data.root", "esc50"});
   hand.data.format = DataFormat::kManifest;
   hand.setting = FinetuneSetting::kBase;  // without pretrained
-  test::expect_error_containing([&] { run_finetune(hand, {false, ""}); }, {"pretrained"});
+  test::expect_error_containing([&] { run_finetune(hand, RunRequest{}); }, {"pretrained"});
   test::expect_error_containing(run_cv({"data.format=esc50"}), {"data.root", "esc50"});
   test::expect_error_containing(run_one({"data.format=voxceleb1"}), {"data.root", "voxceleb1"});
   test::expect_error_containing(run_one({"data.format=speech_commands", "data.root=x"}),

@@ -554,3 +554,113 @@ TEST(Trainer, DataParallelSkipsANonFiniteLossOnEveryRank) {
 
 }  // namespace
 }  // namespace hear::train
+
+namespace hear::train {
+namespace {
+
+TEST(Trainer, DeviceAndPrecisionThatCannotRunAreRefusedNamingTheKey) {
+  test::TempDir dir;
+  auto m = trainer_mlp(false);
+  const auto entries = trainer_entries(16);
+  data::DataLoader loader(entries, trainer_loader_options(8, 1), std::nullopt, trainer_clip);
+  auto opts = trainer_options(2);
+  opts.device = "gpu";
+  test::expect_error_containing([&] { Trainer(opts, dir.path(), *m, loader, trainer_callbacks(m), ""); },
+                                {"train.device", "gpu", "cpu, cuda or cuda:N"});
+  if (!torch::cuda::is_available()) {
+    opts.device = "cuda";
+    test::expect_error_containing(
+        [&] { Trainer(opts, dir.path(), *m, loader, trainer_callbacks(m), ""); },
+        {"train.device", "no CUDA"});
+  }
+  opts.device = "cpu";
+  Trainer t(opts, dir.path(), *m, loader, trainer_callbacks(m), "");
+  EXPECT_TRUE(t.device().is_cpu());
+  EXPECT_EQ(t.loss_scaler(), nullptr);
+}
+
+TEST(LossScaler, BacksOffOnOverflowSkipsAndGrowsAfterCleanSteps) {
+  LossScalerOptions o;
+  o.init_scale = 1024;
+  o.growth_interval = 3;
+  LossScaler scaler(o);
+  at::Tensor p = torch::zeros({4}, torch::requires_grad());
+  p.mutable_grad() = torch::full({4}, 2048.0);
+  EXPECT_TRUE(scaler.unscale_and_update({p}));
+  EXPECT_TRUE(torch::equal(p.grad(), torch::full({4}, 2.0)));  // divided by the scale
+  p.mutable_grad() = torch::tensor({1.0, std::numeric_limits<double>::infinity(), 0.0, 1.0});
+  EXPECT_FALSE(scaler.unscale_and_update({p}));  // overflow: skip, halve
+  EXPECT_EQ(scaler.scale(), 512.0);
+  EXPECT_EQ(scaler.good_steps(), 0);
+  for (int i = 0; i < 3; ++i) {
+    p.mutable_grad() = torch::ones({4});
+    EXPECT_TRUE(scaler.unscale_and_update({p}));
+  }
+  EXPECT_EQ(scaler.scale(), 1024.0);  // 3 clean steps: doubled
+  scaler.restore(8.0, 2);
+  EXPECT_EQ(scaler.scale(), 8.0);
+  EXPECT_THROW(scaler.restore(0.0, 0), Error);
+}
+
+// The CUDA path: built everywhere, run where a CUDA device is present (scripts/gpu_check.sh).
+TEST(Cuda, TrainerOnCudaMatchesTheCpuAndItsCheckpointLoadsOnTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
+  const auto entries = trainer_entries(48);
+  std::vector<torch::nn::Sequential> models;
+  std::vector<test::TempDir> dirs(2);
+  for (const char* device : {"cpu", "cuda"}) {
+    seed_torch(5);
+    auto m = trainer_mlp(false);
+    data::DataLoader loader(entries, trainer_loader_options(8, 1), std::nullopt, trainer_clip);
+    auto opts = trainer_options(12);
+    opts.device = device;
+    Trainer t(opts, dirs[models.size()].path(), *m, loader, trainer_callbacks(m), "");
+    EXPECT_TRUE(t.fit().finished);
+    EXPECT_EQ(m->parameters()[0].device().type(), std::string(device) == "cpu" ? at::kCPU : at::kCUDA);
+    models.push_back(m);
+  }
+  for (size_t i = 0; i < models[0]->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::allclose(models[0]->parameters()[i], models[1]->parameters()[i].cpu(), 1e-4,
+                                1e-5));
+  }
+  // Saved from CPU copies: the CUDA run's `last` loads into a CPU model.
+  auto on_cpu = trainer_mlp(false);
+  load_checkpoint(dirs[1].path() / "checkpoints" / "last", *on_cpu, nullptr);
+  EXPECT_TRUE(torch::equal(on_cpu->parameters()[0], models[1]->parameters()[0].cpu()));
+}
+
+TEST(Cuda, Fp16AutocastTrainsWithALossScaler) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
+  test::TempDir dir;
+  seed_torch(4);
+  auto m = trainer_mlp(false);
+  const auto entries = trainer_entries(64);
+  data::DataLoader loader(entries, trainer_loader_options(16, 1), std::nullopt, trainer_clip);
+  std::vector<double> losses;
+  at::ScalarType forward_dtype = at::kFloat;
+  TrainerCallbacks cb;
+  cb.loss = [&](const data::Batch& b, int64_t) {
+    const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
+    const auto y = m->forward(x);
+    forward_dtype = y.scalar_type();
+    const auto loss = torch::mse_loss(y.to(torch::kFloat), trainer_target(x));
+    losses.push_back(loss.item<double>());
+    return StepResult{loss, {}};
+  };
+  auto opts = trainer_options(200);
+  opts.optimizer.lr = 1e-2;
+  opts.device = "cuda";
+  opts.precision = Precision::kFp16;
+  Trainer t(opts, dir.path(), *m, loader, cb, "");
+  EXPECT_TRUE(t.fit().finished);
+  EXPECT_EQ(forward_dtype, at::kHalf);
+  ASSERT_NE(t.loss_scaler(), nullptr);
+  EXPECT_GT(t.loss_scaler()->scale(), 0.0);
+  for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+  const double first = (losses[0] + losses[1] + losses[2]) / 3;
+  const double last = (losses[197] + losses[198] + losses[199]) / 3;
+  EXPECT_LT(last, 0.1 * first) << first << " -> " << last;
+}
+
+}  // namespace
+}  // namespace hear::train

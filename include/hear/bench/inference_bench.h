@@ -16,6 +16,7 @@ struct InferenceBenchOptions {
   int runs = 10;                         // timed runs (at most 3 above 60 s)
   bool timing = true;                    // false: parameters and MACs only
   bool executed_check = true;            // count the products a forward executes
+  c10::Device device = c10::kCPU;        // where the model runs (--device)
 };
 
 struct BenchReport {

@@ -44,6 +44,7 @@ struct TrainBenchOptions {
   models::HearClassifierOptions classifier;    // stage 3
   train::OptimizerOptions optimizer;
   train::Precision precision = train::Precision::kFp32;  // the forward pass (train/precision.h)
+  c10::Device device = c10::kCPU;  // model, batch and optimizer state (--device)
 };
 
 // Runs on the calling thread's intra-op pool (at::set_num_threads before). JSON:
@@ -55,6 +56,6 @@ BenchReport run_train_bench(const TrainBenchOptions& options);
 
 // GFLOP/s of a square float32 matrix product of size n on the current intra-op threads (the
 // fastest of a few runs): the rate a step's achieved GFLOP/s is compared with.
-double measure_gemm_gflops(int64_t n = 1024);
+double measure_gemm_gflops(int64_t n = 1024, const c10::Device& device = c10::kCPU);
 
 }  // namespace hear::bench

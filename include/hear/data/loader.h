@@ -42,6 +42,9 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(paths.size()); }
 };
 
+// The batch with its tensors on `device` (waveforms, lengths, labels; the rest copied).
+Batch to_device(const Batch& batch, const c10::Device& device);
+
 // Position of the next batch to be delivered.
 struct LoaderPosition {
   int64_t epoch = 0;

@@ -49,7 +49,9 @@ struct ClipEmbedding {
 class Embedder {
  public:
   // `options` describes the architecture (decoder.num_classes must match a full model's head).
-  Embedder(const models::HearClassifierOptions& options, const std::filesystem::path& weights);
+  // The model runs on `device`; inputs may be anywhere and results come back on the CPU.
+  Embedder(const models::HearClassifierOptions& options, const std::filesystem::path& weights,
+           const c10::Device& device = c10::kCPU);
 
   bool has_task_model() const { return full_; }
   // Throws hear::Error naming the weights when `kind` needs a task model this one lacks.
@@ -65,6 +67,7 @@ class Embedder {
   audio::Frontend frontend_;
   std::filesystem::path weights_;
   bool full_ = false;
+  c10::Device device_ = c10::kCPU;
 };
 
 // Embeds audio files (any format libsndfile reads) `batch_size` at a time into `out_dir`:

@@ -23,18 +23,28 @@ namespace hear::nn {
 // One 64-bit draw from `generator` (or LibTorch's default CPU generator).
 uint64_t draw_seed(c10::optional<at::Generator> generator = c10::nullopt);
 
-// The scaled keep mask of inverted dropout: like's shape and dtype (CPU), values 0 or 1/(1-p),
+// Other devices (CUDA) compute the same hashes with LibTorch's integer ops on the device, so a
+// tensor is the same wherever it is drawn.
+
+// The top 24 bits of each element's hash as int64, with LibTorch ops on like's device (the
+// device path of the functions below; on the CPU they use a parallel loop with the same bits).
+at::Tensor counter_hash_bits(const at::Tensor& like, uint64_t seed);
+
+// The scaled keep mask of inverted dropout: like's shape, dtype and device, values 0 or 1/(1-p),
 // element i kept when the top 24 bits of its hash are >= p * 2^24 (|P(keep) - (1-p)| < 6e-8).
 at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed);
 
-// U(0, 1) of like's shape (float32, CPU): (24-bit hash + 1/2) / 2^24, in [2^-25, 1 - 2^-25].
+// U(0, 1) of like's shape (float32, like's device): (24-bit hash + 1/2) / 2^24, in [2^-25, 1 -
+// 2^-25].
 at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed);
 
-// N(0, 1) of like's shape (float32, CPU): sqrt(2) erfinv(2u - 1) of uniform_noise (|z| < 5.4).
+// N(0, 1) of like's shape (float32, like's device): sqrt(2) erfinv(2u - 1) of uniform_noise (|z|
+// < 5.4).
 at::Tensor normal_noise(const at::Tensor& like, uint64_t seed);
 
-// Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, CPU), u = (24-bit hash + 1/2) / 2^24,
-// so |g| < 17.4 (LibTorch's exponential_-based noise reaches a little further into the tails).
+// Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, like's device), u = (24-bit hash +
+// 1/2) / 2^24, so |g| < 17.4 (LibTorch's exponential_-based noise reaches a little further into the
+// tails).
 at::Tensor gumbel_noise(const at::Tensor& like, uint64_t seed);
 
 }  // namespace hear::nn

@@ -29,6 +29,9 @@ at::Tensor checked_lengths(const at::Tensor& lengths, int64_t batch, const at::D
 // Number of parameter elements (buffers not included).
 int64_t count_parameters(const torch::nn::Module& module, bool trainable_only = false);
 
+// The device of the module's first parameter (its buffers' without parameters; CPU if neither).
+c10::Device module_device(const torch::nn::Module& module);
+
 // 15097394 -> "15,097,394"
 std::string format_count(int64_t n);
 

@@ -5,7 +5,8 @@
 //   seed for model initialisation) -> model -> loader (make_training_loader) -> callbacks
 //   -> StageRun::fit (Trainer, --resume, fit) -> StageRun::export_weights
 //
-// Device placement and distributed training are added here, once, for every stage.
+// Device placement (train.device) and distributed training are added here, once, for every
+// stage.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
@@ -33,7 +34,14 @@ namespace hear::stages {
 struct RunRequest {
   bool resume = false;
   std::string config_yaml;  // the resolved config, stored in the run dir and every checkpoint
+  // A process group already joined (the folds of a cross-validation share one); null: the
+  // StageRun joins one from the environment (join_process_group).
+  std::shared_ptr<train::DataParallel> parallel;
 };
+
+// Joins the data-parallel group of a torchrun-style launch (world size 1 without one): Gloo, or
+// NCCL when train.device is CUDA and the LibTorch build has NCCL.
+std::shared_ptr<train::DataParallel> join_process_group(const train::TrainerOptions& train);
 
 // The data section of the unlabelled stages (tokenizer, MAM pre-training): the paper's rule of
 // segments of at most 6 s with clips under 1 s skipped, and an optional held-out manifest.
@@ -80,13 +88,16 @@ void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& req
 // warnings only.
 class StageRun {
  public:
-  StageRun(std::filesystem::path run_dir, RunRequest request, int64_t seed);
+  // `train`: the seed and train.device (resolved here: "cuda" is cuda:LOCAL_RANK under
+  // torchrun; NCCL is used between CUDA ranks where the LibTorch build has it, else Gloo).
+  StageRun(std::filesystem::path run_dir, RunRequest request, const train::TrainerOptions& train);
   ~StageRun();
 
   // The loader options of this process: the sampler sharded across the ranks (unchanged for
   // one process). data.loader.sampler.batch_size is per process.
   data::LoaderOptions sharded(data::LoaderOptions options) const;
   const train::DataParallel& parallel() const { return *parallel_; }
+  const c10::Device& device() const { return device_; }  // models and batches live here
 
   const std::filesystem::path& dir() const { return dir_; }
   const RunRequest& request() const { return request_; }
@@ -106,16 +117,21 @@ class StageRun {
  private:
   std::filesystem::path dir_;
   RunRequest request_;
-  std::unique_ptr<train::DataParallel> parallel_;
+  c10::Device device_ = c10::kCPU;
+  std::shared_ptr<train::DataParallel> parallel_;
 };
 
 // Runs `score` on every batch of `entries` (evaluation_loader_options with consecutive segments)
-// until `max_batches` (0: all); returns the number of batches. For the corpus stages' validation.
+// until `max_batches` (0: all); returns the number of batches (of all ranks). For the corpus
+// stages' validation. With `parallel` (more than one rank) this rank scores batches
+// rank, rank + world, ...: the stage sums its values over the ranks (DataParallel::sum).
 int64_t for_each_validation_batch(const std::vector<data::ManifestEntry>& entries,
                                   const data::LoaderOptions& training, int64_t max_batches,
-                                  const std::function<void(const data::Batch&)>& score);
+                                  const std::function<void(const data::Batch&)>& score,
+                                  const train::DataParallel* parallel = nullptr);
 
-// Frontend features of a batch: waveforms (B, S) with lengths (B,) samples.
-audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch);
+// Frontend features of a batch on `device`: waveforms (B, S) with lengths (B,) samples.
+audio::Features batch_features(const audio::Frontend& frontend, const data::Batch& batch,
+                               const c10::Device& device = c10::kCPU);
 
 }  // namespace hear::stages

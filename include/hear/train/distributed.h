@@ -25,7 +25,13 @@ struct ProcessGroupConfig {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // rendezvous and each collective
+  // "gloo" (CPU collectives; CUDA tensors are staged through host memory) or "nccl" (CUDA
+  // tensors in place, on device cuda:local_rank; needs a LibTorch built with NCCL).
+  std::string backend = "gloo";
 };
+
+// True when this LibTorch build has ProcessGroupNCCL (USE_C10D_NCCL).
+bool nccl_available();
 
 // torchrun's variables; world size 1 when WORLD_SIZE is unset. A malformed or inconsistent value
 // throws hear::Error naming the variable.
@@ -41,6 +47,7 @@ class DataParallel {
   DataParallel& operator=(const DataParallel&) = delete;
 
   int rank() const { return rank_; }
+  int local_rank() const { return local_rank_; }  // the rank within its node (its GPU index)
   int world_size() const { return world_size_; }
   bool is_main() const { return rank_ == 0; }  // the rank that writes logs and checkpoints
 
@@ -51,7 +58,8 @@ class DataParallel {
   int64_t average_gradients(const std::vector<at::Tensor>& params, int64_t bucket_bytes = 25 << 20);
   // Sums of per-rank values (validation counts and loss sums), float64.
   std::vector<double> sum(const std::vector<double>& values) const;
-  // A contiguous CPU tensor summed over the ranks in place (batch statistics: nn/batch_shard.h).
+  // A contiguous tensor (any device) summed over the ranks in place (batch statistics:
+  // nn/batch_shard.h).
   void sum_in_place(at::Tensor& tensor) const;
   void barrier() const;
 
@@ -59,6 +67,7 @@ class DataParallel {
   struct Group;
   std::unique_ptr<Group> group_;
   int rank_ = 0;
+  int local_rank_ = 0;
   int world_size_ = 1;
 };
 

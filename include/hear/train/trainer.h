@@ -11,6 +11,11 @@
 // torch's CPU RNG, best metric and the stage's extra values, so an interrupted run continues
 // exactly: with 1 thread, 20 straight steps and 10 + resume + 10 give bitwise-equal weights.
 //
+// Device (train.device): the trainer moves the model there at construction and each training
+// batch before the loss callback; validation callbacks move their own batches (the model's
+// device: nn::module_device). With train.precision fp16 the loss is scaled (train/loss_scaler.h)
+// and a step whose gradients overflow is skipped with a warning, its scale kept in checkpoints.
+//
 // Not thread-safe; one Trainer per process.
 #include <torch/types.h>
 
@@ -29,6 +34,7 @@
 #include "hear/io/config.h"
 #include "hear/train/checkpoint.h"
 #include "hear/train/distributed.h"
+#include "hear/train/loss_scaler.h"
 #include "hear/train/metrics.h"
 #include "hear/train/optimizer.h"
 #include "hear/train/precision.h"
@@ -65,7 +71,8 @@ struct TrainerOptions {
   std::string best_metric;                 // validation value that selects `best` ("": no `best`)
   BestMode best_mode = BestMode::kMax;     // max | min
   bool progress_bar = true;                // shown only when stdout is a terminal
-  Precision precision = Precision::kFp32;  // forward pass: fp32 | bf16 autocast (precision.h)
+  Precision precision = Precision::kFp32;  // forward pass: fp32 | bf16 | fp16 (precision.h)
+  std::string device = "cpu";              // cpu | cuda | cuda:N (util/device.h)
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
 
@@ -85,7 +92,10 @@ struct TrainerOptions {
     s.field("progress_bar", progress_bar, "progress bar on a terminal");
     s.field("precision", precision,
             "forward pass: fp32 | bf16 (autocast; weights, gradients, AdamW stay fp32; "
-            "validation runs fp32) | fp16 (CUDA only)");
+            "validation runs fp32) | fp16 (CUDA only, with a dynamic loss scaler)");
+    s.field("device", device,
+            "cpu | cuda | cuda:N: model, batches, losses and AdamW state live there "
+            "(checkpoints are device-neutral); under torchrun 'cuda' is cuda:LOCAL_RANK");
     s.section("optimizer", optimizer);
     s.section("schedule", schedule);
   }
@@ -164,6 +174,8 @@ class Trainer {
   torch::optim::AdamW& optimizer() { return *optimizer_; }
   const std::vector<torch::Tensor>& parameters() const { return params_; }
   const WarmupCosineSchedule& schedule() const { return schedule_; }
+  const c10::Device& device() const { return device_; }
+  const LossScaler* loss_scaler() const { return scaler_ ? &*scaler_ : nullptr; }
 
  private:
   struct Interval;  // metric sums between two report lines
@@ -185,6 +197,8 @@ class Trainer {
   bool distributed() const;  // more than one rank
 
   TrainerOptions options_;
+  c10::Device device_ = c10::kCPU;
+  std::optional<LossScaler> scaler_;  // fp16
   DataParallel* parallel_ = nullptr;
   std::filesystem::path run_dir_;
   torch::nn::Module* model_;
