@@ -99,6 +99,15 @@ for run in ("ft_eq", "mam_eq"):
     assert all(d == d for d in diffs.values()), "NaN in the weights"
 PY
 
+echo "== cross-validation under torchrun: the folds share one process group =="
+awk 'NR % 2 == 1' data/train.tsv > data/fold1.tsv  # every class in both folds
+awk 'NR % 2 == 0' data/train.tsv > data/fold2.tsv
+timeout 300 torchrun --nproc_per_node 2 --no_python -r 1 -t 1 --log_dir torchrun_cv --master_addr 127.0.0.1 --master_port "$(port)" \
+  "$BIN/hear-finetune" --folds "${ft_args[@]}" run_dir=cv epochs=1 data.loader.sampler.batch_size=4 \
+  data.train_manifest= data.valid_manifest= data.test_manifest= "data.fold_manifests=[data/fold1.tsv,data/fold2.tsv]" \
+  > cv.log 2>&1 || { cat cv.log; fail "2-process cross-validation failed"; }
+py -c "import json; c = json.load(open('cv/cv.json')); assert len(c['folds']) == 2, c; print('cv folds:', [f['accuracy'] for f in c['folds']])"
+
 echo "== a rank killed mid-run =="
 P=$(port)
 run_rank() {
