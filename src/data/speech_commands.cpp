@@ -1,5 +1,5 @@
 // Speech Commands v0.01 / v0.02 reader: the official split rule (TF input_data.which_set), the
-// SUPERB KS1 / HEAR 12-class protocol (gscv1) and the 35-word protocol (gscv2).
+// 12-class KS1 protocol with HEAR's fixed silence slices (gscv1) and the 35-word protocol (gscv2).
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 

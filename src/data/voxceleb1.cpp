@@ -1,5 +1,6 @@
 // VoxCeleb1 identification reader (datasets.h): ROOT/iden_split.txt assigns every segment to
-// train (1), valid (2) or test (3); the files live under one of ROOT/*/wav/.
+// train (1), valid (2) or test (3); the files live under ROOT/wav/ (the official archives
+// unpacked in place) and/or one of ROOT/*/wav/ (s3prl's layout).
 #include <algorithm>
 #include <map>
 #include <set>
@@ -23,8 +24,9 @@ DatasetSplits read_voxceleb1(const fs::path& root_in) {
     throw Error("VoxCeleb1: '" + split_file.string() +
                 "' not found (expected ROOT/iden_split.txt)");
   }
-  // s3prl globs ROOT/*/wav/<path>: every ROOT/<dir>/wav folder is a candidate, searched in name
-  // order (vox1_dev_wav before vox1_test_wav).
+  // The official archives unpacked in place keep ROOT/wav/idXXXXX/... (searched first); s3prl
+  // globs ROOT/*/wav/<path>: every ROOT/<dir>/wav folder is a candidate, searched in name order
+  // (vox1_dev_wav before vox1_test_wav).
   std::vector<fs::path> wav_roots;
   for (const auto& d : fs::directory_iterator(root)) {
     if (d.is_directory() && fs::is_directory(d.path() / "wav", ec)) {
@@ -32,9 +34,10 @@ DatasetSplits read_voxceleb1(const fs::path& root_in) {
     }
   }
   std::sort(wav_roots.begin(), wav_roots.end());
+  if (fs::is_directory(root / "wav", ec)) wav_roots.insert(wav_roots.begin(), root / "wav");
   if (wav_roots.empty()) {
-    throw Error("VoxCeleb1: no ROOT/*/wav folder under '" + root.string() +
-                "' (expected e.g. vox1_dev_wav/wav and vox1_test_wav/wav)");
+    throw Error("VoxCeleb1: no ROOT/wav or ROOT/*/wav folder under '" + root.string() +
+                "' (expected ROOT/wav/idXXXXX/..., or vox1_dev_wav/wav and vox1_test_wav/wav)");
   }
   std::string searched;
   for (const auto& w : wav_roots) searched += (searched.empty() ? "" : ", ") + w.string();

@@ -23,7 +23,7 @@ void FinetuneDataConfig::define(io::ConfigSchema& s) {
           "data.root: esc50 | speech_commands | voxceleb1");
   s.field("root", root, "dataset folder (formats esc50, speech_commands, voxceleb1)");
   s.field("protocol", protocol,
-          "speech_commands: gscv1 (SUPERB KS1, 12 classes) | gscv2 (35 words)");
+          "speech_commands: gscv1 (12-class KS1: 10 words + _unknown_ + _silence_) | gscv2 (35 words)");
   s.field("test_root", test_root,
           "speech_commands: separate test set (speech_commands_test_set_v0.0X); empty: "
           "testing_list.txt");
@@ -74,7 +74,7 @@ void FinetuneDataConfig::validate(const io::ConfigCheck&) const {
   if (this->format == DataFormat::kSpeechCommands) {
     if (protocol == ScProtocol::kNone) {
       throw Error(
-          "data.format speech_commands needs data.protocol: gscv1 (SUPERB KS1, 12 classes) "
+          "data.format speech_commands needs data.protocol: gscv1 (12-class KS1: 10 words + _unknown_ + _silence_) "
           "or gscv2 (35 words)");
     }
   } else if (protocol != ScProtocol::kNone) {

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <memory>
 
+#include "hear/audio/frontend.h"
 #include "hear/error.h"
 #include "hear/io/safetensors.h"
+#include "hear/models/acoustic_model.h"
 #include "hear/models/weights.h"
 #include "hear/nn/util.h"
 #include "hear/teacher/feature_cache.h"
@@ -56,13 +58,42 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
   if (t.kind == TeacherKind::kUnset) {
     throw Error(
         "config key 'teacher.kind' is required: 'ssast' (with teacher.weights, the "
-        "paper's method), 'cache' (with teacher.cache) or 'none' (no distillation)");
+        "paper's method), 'cache' (with teacher.cache), 'hear' (with teacher.weights: a "
+        "pre-trained HEAR acoustic model) or 'none' (no distillation)");
   }
   if (t.kind == TeacherKind::kNone) {
     spdlog::warn(
         "teacher.kind = none: no knowledge distillation (beta = 0); the tokenizer is NOT "
         "trained as in the paper");
     return [](const data::Batch&) { return at::Tensor(); };
+  }
+  if (t.kind == TeacherKind::kHear) {
+    if (t.weights.empty()) {
+      throw Error(
+          "teacher.kind = hear needs teacher.weights (a pre-trained acoustic model, e.g. "
+          "hear-pretrain's RUN_DIR/acoustic_model.safetensors)");
+    }
+    if (t.hear_model.hidden_size != config.model.decoder.knowledge_hidden_size) {
+      throw Error("teacher.hear_model.hidden_size (" + std::to_string(t.hear_model.hidden_size) +
+                  ") must equal model.decoder.knowledge_hidden_size (" +
+                  std::to_string(config.model.decoder.knowledge_hidden_size) + ")");
+    }
+    auto acoustic = std::make_shared<models::AcousticModel>(t.hear_model);
+    models::LoadOptions lo;
+    lo.prefix = models::kAutoPrefix;
+    lo.auto_prefixes = {"acoustic_model.", "encoder."};  // HEAR / PretrainFramework keys
+    models::load_weights(**acoustic, t.weights, lo);
+    (*acoustic)->eval();
+    for (auto& p : (*acoustic)->parameters()) p.set_requires_grad(false);
+    keep_alive = acoustic;
+    spdlog::info("teacher: HEAR acoustic model {} from {}", c10::str(**acoustic), t.weights);
+    auto frontend = std::make_shared<audio::Frontend>();
+    return [acoustic, frontend](const data::Batch& batch) {
+      torch::NoGradGuard no_grad;
+      (*acoustic)->to(batch.waveforms.device());  // train.device (a no-op once there)
+      const auto f = (*frontend)(batch.waveforms, batch.lengths);
+      return (*acoustic)->forward(f.log_mel, f.lengths).values;  // (B, P, hidden)
+    };
   }
   if (t.model.embed_dim != config.model.decoder.knowledge_hidden_size) {
     throw Error("teacher.model.embed_dim (" + std::to_string(t.model.embed_dim) +

@@ -226,7 +226,26 @@ TEST(VoxCeleb1Reader, ErrorsNameTheSplitLine) {
                                 {"iden_split.txt:7:", "bad path"});
   fs::remove_all(root / "vox1_dev_wav");
   fs::remove_all(root / "vox1_test_wav");
-  test::expect_error_containing([&] { read_voxceleb1(root); }, {"no ROOT/*/wav"});
+  test::expect_error_containing([&] { read_voxceleb1(root); }, {"no ROOT/wav or ROOT/*/wav"});
+}
+
+TEST(VoxCeleb1Reader, AcceptsTheOfficialArchivesUnpackedInPlace) {
+  // ROOT/wav/idXXXXX/... beside ROOT/iden_split.txt (no vox1_*_wav folders).
+  test::TempDir dir;
+  const fs::path root = dir / "vox";
+  make_voxceleb_replica(root);
+  for (const char* sub : {"vox1_dev_wav", "vox1_test_wav"}) {
+    for (const auto& speaker : fs::directory_iterator(root / sub / "wav")) {
+      fs::create_directories(root / "wav");
+      fs::rename(speaker.path(), root / "wav" / speaker.path().filename());
+    }
+    fs::remove_all(root / sub);
+  }
+  const auto s = read_voxceleb1(root);
+  ASSERT_EQ(s.train.size(), 3u);
+  ASSERT_EQ(s.test.size(), 2u);
+  EXPECT_EQ(s.train[0].path.parent_path().parent_path().parent_path().filename(), "wav");
+  EXPECT_EQ(s.train[0].num_samples, 6400);
 }
 
 }  // namespace

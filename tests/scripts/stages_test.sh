@@ -42,6 +42,17 @@ echo "== stage 2: MAM pre-training =="
 [ -f mam/acoustic_model.safetensors ] || fail "no acoustic model export"
 read a b < <(first_last mam/metrics.jsonl loss); py -c "assert $b < $a" || fail "MAM loss did not fall ($a -> $b)"
 
+echo "== stage 1 again, distilled from the MAM acoustic model (teacher.kind: hear) =="
+"$BIN/hear-tokenizer-train" --config "$SRC/configs/tokenizer_tiny.yaml" run_dir=tok_hear \
+  data.train_manifest=data/pretrain.tsv teacher.kind=hear teacher.weights=mam/acoustic_model.safetensors \
+  teacher.hear_model.hidden_size=64 teacher.hear_model.intermediate_size=128 \
+  teacher.hear_model.num_attention_heads=4 teacher.hear_model.num_transformer_layers=2 \
+  train.steps=20 > tok_hear.log 2>&1 || { cat tok_hear.log; fail "teacher.kind=hear failed"; }
+read a b < <(first_last tok_hear/metrics.jsonl distillation)
+py -c "assert 0 < $b < $a" || fail "distillation from the HEAR teacher did not fall ($a -> $b)"
+expect_error "knowledge_hidden_size" "$BIN/hear-tokenizer-train" --config "$SRC/configs/tokenizer_tiny.yaml" \
+  run_dir=tok_bad data.train_manifest=data/pretrain.tsv teacher.kind=hear teacher.weights=mam/acoustic_model.safetensors
+
 echo "== stage 3: fine-tuning =="
 ft() { "$BIN/hear-finetune" --config "$SRC/configs/finetune_tiny.yaml" data.train_manifest=data/train.tsv \
   data.valid_manifest=data/valid.tsv data.test_manifest=data/test.tsv "$@"; }

@@ -37,8 +37,10 @@ DatasetSplits read_esc50(const std::filesystem::path& root);
 // ROOT/validation_list.txt, ROOT/testing_list.txt.
 struct SpeechCommandsOptions {
   std::filesystem::path root;
-  // "gscv1": SUPERB KS1, 12 classes (yes no up down left right on off stop go + _unknown_ for every
-  //          other word + _silence_); "gscv2": the 35 words of v0.02 (an unknown folder is an
+  // "gscv1": the 12-class KS1 task (yes no up down left right on off stop go + _unknown_ for
+  //          every other word + _silence_) with HEAR's fixed silence slices and no class balancing.
+  //          Not SUPERB's training protocol, which draws random 1 s noise crops as silence and
+  //          samples classes evenly; the separate test set is the same. "gscv2": the 35 words of v0.02 (an unknown folder is an
   //          error).
   std::string protocol = "gscv1";
   // Optional separate test-set root (speech_commands_test_set_v0.0X: one folder per class of the

@@ -19,6 +19,7 @@
 
 #include "hear/data/loader.h"
 #include "hear/io/config.h"
+#include "hear/models/acoustic_model.h"
 #include "hear/models/tokenizer.h"
 #include "hear/stages/common.h"
 #include "hear/teacher/ssast.h"
@@ -26,26 +27,37 @@
 
 namespace hear::stages {
 
-enum class TeacherKind { kUnset, kSsast, kCache, kNone };  // kUnset: "" (stage 1 refuses it)
-constexpr std::array<std::pair<TeacherKind, const char*>, 4> enum_names(TeacherKind) {
+// kUnset: "" (stage 1 refuses it). kHear: self-distillation from a pre-trained HEAR acoustic model
+// (BEATs-style iteration: tokenizer 0 without a teacher -> MAM 0 -> tokenizer 1 distilled from
+// MAM 0's acoustic model -> MAM 1); its final-layer features (B, P, hidden) are the target.
+enum class TeacherKind { kUnset, kSsast, kCache, kNone, kHear };
+constexpr std::array<std::pair<TeacherKind, const char*>, 5> enum_names(TeacherKind) {
   return {{{TeacherKind::kUnset, ""},
            {TeacherKind::kSsast, "ssast"},
            {TeacherKind::kCache, "cache"},
-           {TeacherKind::kNone, "none"}}};
+           {TeacherKind::kNone, "none"},
+           {TeacherKind::kHear, "hear"}}};
 }
 
 struct TeacherConfig {
   TeacherKind kind = TeacherKind::kUnset;  // ssast | cache | none (no default: stage 1 needs an
                                            // explicit choice)
-  std::string weights;  // ssast: official SSAST-Base-Frame-400 converted to safetensors
+  std::string weights;  // ssast: official SSAST-Base-Frame-400 converted to safetensors;
+                        // hear: an acoustic model (hear-pretrain's acoustic_model.safetensors)
   std::string cache;    // cache: a hear-teacher-cache directory
   teacher::SsastOptions model;
+  models::AcousticModelOptions hear_model;  // hear: the teacher's architecture
 
   void define(io::ConfigSchema& s) {
-    s.field("kind", kind, "ssast (live) | cache (hear-teacher-cache) | none (no distillation)");
-    s.field("weights", weights, "SSAST-Base-Frame-400 weights (safetensors, checkpoint keys)");
+    s.field("kind", kind,
+            "ssast (live) | cache (hear-teacher-cache) | none (no distillation) | hear "
+            "(a pre-trained HEAR acoustic model, self-distillation)");
+    s.field("weights", weights,
+            "ssast: SSAST-Base-Frame-400 weights (safetensors, checkpoint keys); hear: "
+            "acoustic model weights (acoustic_model.* / encoder.* / bare keys)");
     s.field("cache", cache, "teacher feature cache directory");
     s.section("model", model);
+    s.section("hear_model", hear_model);
   }
 };
 
