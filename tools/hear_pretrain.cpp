@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
     hear::stages::PretrainConfig config;
     std::string yaml;
     if (!args.resolve(config, yaml)) return 0;
-    const auto result = hear::stages::run_pretrain(config, {!args.resume_dir.empty(), yaml});
+    const auto result =
+        hear::stages::run_pretrain(config, {!args.resume_dir.empty(), yaml, nullptr});
     if (result.fit.interrupted) {
       std::fprintf(stderr, "hear-pretrain: interrupted at step %lld; continue with --resume %s\n",
                    static_cast<long long>(result.fit.step), config.run_dir.c_str());

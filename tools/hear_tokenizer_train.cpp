@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
     hear::stages::TokenizerTrainConfig config;
     std::string yaml;
     if (!args.resolve(config, yaml)) return 0;
-    const auto result = hear::stages::run_tokenizer_train(config, {!args.resume_dir.empty(), yaml});
+    const auto result =
+        hear::stages::run_tokenizer_train(config, {!args.resume_dir.empty(), yaml, nullptr});
     if (result.fit.interrupted) {
       std::fprintf(stderr,
                    "hear-tokenizer-train: interrupted at step %lld; continue with --resume %s\n",

@@ -342,7 +342,15 @@ std::string describe(const ConfigSchema& schema) {
 
 std::string read_config_file(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw Error("config file '" + path.string() + "' not found");
-  return read_file(path);
+  std::string text = read_file(path);
+  // ${CONFIG_DIR}: the file's own folder, so a config shipped beside its weights finds them from
+  // any working directory (the resolved, absolute path is what run dirs and checkpoints keep).
+  const std::string key = "${CONFIG_DIR}";
+  const std::string dir = std::filesystem::absolute(path).parent_path().lexically_normal().string();
+  for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + dir.size())) {
+    text.replace(at, key.size(), dir);
+  }
+  return text;
 }
 
 }  // namespace hear::io

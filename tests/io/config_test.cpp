@@ -77,6 +77,18 @@ TEST(Config, DefaultsYamlAndOverrides) {
   EXPECT_EQ(c.train.schedule, "cosine");  // untouched default
 }
 
+TEST(Config, ConfigDirExpandsToTheFilesFolder) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "models" / "m");
+  write_file_atomic(dir / "models" / "m" / "c.yaml",
+                    "name: ${CONFIG_DIR}/weights.safetensors\ntrain:\n  tags: [${CONFIG_DIR}]\n");
+  const auto c = load_config<ConfigTestRun>(dir / "models" / "m" / "c.yaml", {});
+  const std::string folder =
+      std::filesystem::absolute(dir / "models" / "m").lexically_normal().string();
+  EXPECT_EQ(c.name, folder + "/weights.safetensors");
+  EXPECT_EQ(c.train.tags, (std::vector<std::string>{folder}));
+}
+
 TEST(Config, DumpRoundTripsExactly) {
   ConfigTestRun c;
   c.name = "x: y";         // needs quoting

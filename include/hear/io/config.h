@@ -313,7 +313,9 @@ void validate_config(const C& config, const std::string& prefix = "") {
   validate(schema, prefix);
 }
 
-std::string read_config_file(const std::filesystem::path& path);  // throws naming the file
+// The file's text with every ${CONFIG_DIR} replaced by its folder (absolute); throws naming the
+// file when it is missing.
+std::string read_config_file(const std::filesystem::path& path);
 
 template <class C>
 void load_config_into(C& config, const std::optional<std::filesystem::path>& yaml_file,
