@@ -96,11 +96,16 @@ at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed) {
 
 at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed) {
   if (!like.device().is_cpu()) {
-    return counter_hash_bits(like, seed).to(at::kFloat).add_(0.5).mul_(1.0 / 16777216.0);
+    return shift_right(counter_hash_bits(like, seed), 1)
+        .to(at::kFloat)
+        .add_(0.5)
+        .mul_(1.0 / 8388608.0);
   }
   at::Tensor u = empty_cpu_like(like, at::kFloat);
   for_each_hash<float>(u, seed, [](float* out, int64_t i, uint64_t bits) {
-    out[i] = (static_cast<float>(bits) + 0.5f) * (1.0f / 16777216.0f);
+    // 23 of the 24 bits: (k + 1/2) / 2^23 is exact in float32 and at most 1 - 2^-24. With 24 bits
+    // the top value rounds to 1.0f, whose Gumbel noise is +inf (a NaN softmax in ~1 of 2^24).
+    out[i] = (static_cast<float>(bits >> 1) + 0.5f) * (1.0f / 8388608.0f);
   });
   return u;
 }

@@ -34,17 +34,16 @@ at::Tensor counter_hash_bits(const at::Tensor& like, uint64_t seed);
 // element i kept when the top 24 bits of its hash are >= p * 2^24 (|P(keep) - (1-p)| < 6e-8).
 at::Tensor dropout_mask(const at::Tensor& like, double p, uint64_t seed);
 
-// U(0, 1) of like's shape (float32, like's device): (24-bit hash + 1/2) / 2^24, in [2^-25, 1 -
-// 2^-25].
+// U(0, 1) of like's shape (float32, like's device): (23-bit hash + 1/2) / 2^23, exact in float32,
+// in [2^-24, 1 - 2^-24] (never 0 or 1).
 at::Tensor uniform_noise(const at::Tensor& like, uint64_t seed);
 
 // N(0, 1) of like's shape (float32, like's device): sqrt(2) erfinv(2u - 1) of uniform_noise (|z|
-// < 5.4).
+// < 5.3).
 at::Tensor normal_noise(const at::Tensor& like, uint64_t seed);
 
-// Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, like's device), u = (24-bit hash +
-// 1/2) / 2^24, so |g| < 17.4 (LibTorch's exponential_-based noise reaches a little further into the
-// tails).
+// Gumbel(0, 1) noise -log(-log(u)) of like's shape (float32, like's device), u = uniform_noise, so
+// -2.82 < g < 16.7 (LibTorch's exponential_-based noise reaches a little further into the tails).
 at::Tensor gumbel_noise(const at::Tensor& like, uint64_t seed);
 
 }  // namespace hear::nn
