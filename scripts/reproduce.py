@@ -130,6 +130,100 @@ def pretrain_stages(preset, work):
     return t
 
 
+MODEL_NAMES = {"cpu": "hear-cpu-w128-l4"}
+
+
+def sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def metrics(run_dir):
+    rows = [json.loads(l) for l in open(REPO / run_dir / "metrics.jsonl")]
+    return [r for r in rows if "loss" in r]
+
+
+def loss_curve(work, out_png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    tok, mam = metrics(work / "tokenizer"), metrics(work / "pretrain")
+    axes[0].plot([r["step"] for r in tok], [r["reconstruction"] for r in tok])
+    axes[0].set_title("stage 1: reconstruction loss")
+    axes[1].plot([r["step"] for r in mam], [r["loss"] for r in mam])
+    axes[1].set_title("stage 2: MAM loss")
+    axes[2].plot([r["step"] for r in mam], [r["masked_acc"] for r in mam])
+    axes[2].set_title("stage 2: masked accuracy")
+    for ax in axes:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+
+
+def ship(preset, work):
+    """models/<name>/: the acoustic model and tokenizer, their config, finetune.yaml, MODEL.md."""
+    name = MODEL_NAMES[preset]
+    dest = REPO / "models" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    acoustic = REPO / work / "pretrain" / "acoustic_model.safetensors"
+    tokenizer = REPO / work / "tokenizer" / "tokenizer.safetensors"
+    for src in (acoustic, tokenizer):
+        shutil.copyfile(src, dest / src.name)
+    cfg = PRESETS[preset]["configs"]
+    shutil.copyfile(cfg / "tokenizer.yaml", dest / "tokenizer_train.yaml")
+    shutil.copyfile(cfg / "pretrain.yaml", dest / "pretrain.yaml")
+    ft = (cfg / "finetune.yaml").read_text()
+    ft = ft.replace("pretrained: runs/reproduce/cpu/pretrain/acoustic_model.safetensors",
+                    "pretrained: ${CONFIG_DIR}/acoustic_model.safetensors")
+    ft = ft.replace("run_dir: runs/reproduce/cpu/finetune/run", f"run_dir: runs/finetune_{name}")
+    ft = ("# Fine-tune the shipped weights: hear-finetune --config models/" + name + "/finetune.yaml\n"
+          "#   data.format=esc50|speech_commands|voxceleb1 data.root=DIR [data.protocol=gscv1|gscv2]\n"
+          "#   [setting=scratch for the baseline]. `pretrained` is found beside this file.\n" + ft)
+    (dest / "finetune.yaml").write_text(ft)
+    loss_curve(work, dest / "loss_curve.png")
+    tok, mam = metrics(work / "tokenizer"), metrics(work / "pretrain")
+    last_tok, last_mam = tok[-1], mam[-1]
+    tail = mam[-8:]
+    files = sorted(p for p in dest.iterdir() if p.is_file() and p.name != "MODEL.md")
+    size = sum(p.stat().st_size for p in files)
+    lines = [
+        f"# {name}", "",
+        f"A HEAR acoustic model pre-trained by `scripts/reproduce.sh --preset {preset}` on this "
+        "project's 2-core CPU machine: width 128, 4 relative-position Transformer layers "
+        "(the paper's is 384 x 6), MAM over a frozen Gumbel tokenizer (1024 codes x 32).", "",
+        "## Data",
+        "pretrain-local (`scripts/data/build_pretrain_local.py`): 15,954 files, 21.72 h of real "
+        "recordings from Debian packages (speech 11.33 h, sound effects 1.63 h, music 8.76 h), "
+        "every downstream evaluation source excluded; consecutive <= 6 s blocks, blocks < 1 s "
+        "dropped (20,837 blocks per epoch).", "",
+        "## Training",
+        f"- stage 1 (`tokenizer_train.yaml`): {last_tok['step']} steps x 16 blocks, teacher.kind "
+        f"none (no SSAST checkpoint here); final reconstruction {last_tok['reconstruction']:.4f}, "
+        f"diversity {last_tok['diversity']:.5f}, tau {last_tok['tau']:.3f}, hard codes used per "
+        f"batch {last_tok['codes_used']:.0f} of 1024, soft perplexity {last_tok['perplexity']:.0f}.",
+        f"- stage 2 (`pretrain.yaml`): {last_mam['step']} steps x 16 blocks, 40 % masking; final "
+        f"MAM loss {statistics.mean(r['loss'] for r in tail):.4f} and masked accuracy "
+        f"{statistics.mean(r['masked_acc'] for r in tail):.4f} (mean of the last {len(tail)} "
+        f"report intervals; first interval: loss {mam[0]['loss']:.4f}, masked accuracy "
+        f"{mam[0]['masked_acc']:.4f}).",
+        "- curves: `loss_curve.png`.", "",
+        "## Use",
+        f"`hear-finetune --config models/{name}/finetune.yaml data.format=esc50 data.root=DIR` "
+        "(add `setting=scratch` for the baseline); `hear-embed --config ... -w "
+        f"models/{name}/acoustic_model.safetensors` embeds with the acoustic model alone.", "",
+        f"## Files ({size / 1e6:.2f} MB)", "", "| file | bytes | SHA-256 |", "|---|---|---|"]
+    lines += [f"| {p.name} | {p.stat().st_size} | `{sha256(p)}` |" for p in files]
+    (dest / "MODEL.md").write_text("\n".join(lines) + "\n")
+    if size > 10e6:
+        sys.exit(f"reproduce: {dest} is {size / 1e6:.1f} MB (> 10 MB)")
+    log(f"shipped {dest} ({size / 1e6:.2f} MB)")
+
+
 def grid_runs(preset):
     out = []
     for task, spec in PRESETS[preset]["tasks"].items():
@@ -264,8 +358,8 @@ def status(preset, work, results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    ap.add_argument("--stages", default="data,pretrain,grid,tables",
-                    help="comma-separated subset of data,pretrain,grid,tables")
+    ap.add_argument("--stages", default="data,pretrain,ship,grid,tables",
+                    help="comma-separated subset of data,pretrain,ship,grid,tables")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
     a = ap.parse_args()
     work = Path("runs") / "reproduce" / a.preset
@@ -279,6 +373,8 @@ def main():
     if "pretrain" in stages:
         pretrain_stages(a.preset, work)
     pretrained = REPO / work / "pretrain" / "acoustic_model.safetensors"
+    if "ship" in stages and a.preset in MODEL_NAMES:
+        ship(a.preset, work)
     if "grid" in stages:
         if not pretrained.exists():
             sys.exit(f"reproduce: the grid needs {pretrained} (stage 2)")
