@@ -41,7 +41,7 @@ TASK_NAMES = {"esc": "esc-local (ESC-50 layout)", "sid": "sid-local (VoxCeleb1 l
 PRESETS = {
     "cpu": {
         "configs": REPO / "configs" / "reproduce" / "cpu",
-        "expected": "stages 1+2 ~75 min, fine-tuning grid ~90 min on a 2-core x86-64 (AVX-512) VM",
+        "expected": "stages 1+2 ~65 min, fine-tuning grid ~90 min on a 2-core x86-64 (AVX-512) VM",
         "tasks": {
             "esc": {"args": ["data.format=esc50", "data.root=data/esc-local", "epochs=5",
                              "train.optimizer.lr=1e-3", "data.loader.sampler.batch_size=16"],
@@ -177,6 +177,7 @@ def ship(preset, work):
     cfg = PRESETS[preset]["configs"]
     shutil.copyfile(cfg / "tokenizer.yaml", dest / "tokenizer_train.yaml")
     shutil.copyfile(cfg / "pretrain.yaml", dest / "pretrain.yaml")
+    shutil.copyfile(cfg / "model.yaml", dest / "model.yaml")
     ft = (cfg / "finetune.yaml").read_text()
     ft = ft.replace("pretrained: runs/reproduce/cpu/pretrain/acoustic_model.safetensors",
                     "pretrained: ${CONFIG_DIR}/acoustic_model.safetensors")
@@ -214,8 +215,9 @@ def ship(preset, work):
         "- curves: `loss_curve.png`.", "",
         "## Use",
         f"`hear-finetune --config models/{name}/finetune.yaml data.format=esc50 data.root=DIR` "
-        "(add `setting=scratch` for the baseline); `hear-embed --config ... -w "
-        f"models/{name}/acoustic_model.safetensors` embeds with the acoustic model alone.", "",
+        f"(add `setting=scratch` for the baseline); `hear-embed --config models/{name}/model.yaml -w "
+        f"models/{name}/acoustic_model.safetensors FILES -o OUT` embeds with the acoustic model "
+        "alone (`model.yaml`: the architecture).", "",
         f"## Files ({size / 1e6:.2f} MB)", "", "| file | bytes | SHA-256 |", "|---|---|---|"]
     lines += [f"| {p.name} | {p.stat().st_size} | `{sha256(p)}` |" for p in files]
     (dest / "MODEL.md").write_text("\n".join(lines) + "\n")
@@ -324,11 +326,9 @@ def table3(preset, results, work):
     """Params, G MACs and RTF (10 s, 1 thread) of the preset model and of the paper model."""
     lines = [f"# Table III quantities on this machine ({preset} preset)", "",
              "| model | parameters | G MACs (10 s) | RTF (10 s, 1 thread) |", "|---|---|---|---|"]
-    cfg = PRESETS[preset]["configs"] / "finetune.yaml"
-    for name, extra in [("preset model", ["--config", cfg]) if cfg.exists() else (None, None),
-                        ("paper model", [])]:
-        if name is None:
-            continue
+    cfg = PRESETS[preset]["configs"] / "model.yaml"
+    models = ([("preset model", ["--config", cfg])] if cfg.exists() else []) + [("paper model", [])]
+    for name, extra in models:
         out = work / f"bench_{name.split()[0]}.json"
         run([BIN / "hear-bench", *extra, "--seconds", "10", "--threads", "1", "--json", out],
             work / "logs" / "bench.log")

@@ -4,7 +4,7 @@
 #   bash scripts/reproduce.sh [--preset cpu|paper] [--stages data,pretrain,ship,grid,tables] [--status]
 #
 # cpu (default): sized for this project's 2-core machine (configs/reproduce/cpu/: width-128, 4-layer
-# HEAR; stages 1+2 ~75 min, the 40-run fine-tuning grid ~90 min). paper: the paper's sizes and
+# HEAR; stages 1+2 ~65 min, the 40-run fine-tuning grid ~90 min). paper: the paper's sizes and
 # schedules (configs/), for real hardware; it prints the expected cost first.
 # Installs its apt dependencies, builds, builds or reuses data/*-local, then runs scripts/reproduce.py:
 # runs in runs/reproduce/<preset>/, results (committed) in results/<preset>/, the pre-trained weights
