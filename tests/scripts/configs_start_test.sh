@@ -11,24 +11,24 @@ tok_model=(model.tokenizer.hidden_size=32 model.tokenizer.intermediate_size=64
   model.tokenizer.num_attention_heads=4 model.tokenizer.num_transformer_layers=1
   model.tokenizer.num_codebooks=64)
 
-for cfg in tokenizer tokenizer_tiny; do
+for cfg in tokenizer tokenizer_tiny reproduce/cpu/tokenizer; do
   echo "== configs/$cfg.yaml =="
-  "$BIN/hear-tokenizer-train" --config "$SRC/configs/$cfg.yaml" run_dir="tok_$cfg" "${common[@]}" \
+  "$BIN/hear-tokenizer-train" --config "$SRC/configs/$cfg.yaml" run_dir="tok_${cfg//\//_}" "${common[@]}" \
     "${tok_model[@]}" model.decoder.hidden_size=32 model.decoder.intermediate_size=64 \
     model.decoder.num_attention_heads=4 model.decoder.num_transformer_layers=1 \
     model.decoder.code_vector_size=8 teacher.kind=none data.train_manifest=data/corpus.tsv \
-    data.loader.sampler.batch_size=2 > "tok_$cfg.log" 2>&1 || { cat "tok_$cfg.log"; fail "$cfg.yaml"; }
-  [ -f "tok_$cfg/tokenizer.safetensors" ] || fail "$cfg.yaml: no tokenizer export"
+    data.loader.sampler.batch_size=2 > tok.log 2>&1 || { cat tok.log; fail "$cfg.yaml"; }
+  [ -f "tok_${cfg//\//_}/tokenizer.safetensors" ] || fail "$cfg.yaml: no tokenizer export"
 done
 
-for cfg in pretrain pretrain_tiny; do
+for cfg in pretrain pretrain_tiny reproduce/cpu/pretrain; do
   echo "== configs/$cfg.yaml =="
-  "$BIN/hear-pretrain" --config "$SRC/configs/$cfg.yaml" run_dir="mam_$cfg" "${common[@]}" \
+  "$BIN/hear-pretrain" --config "$SRC/configs/$cfg.yaml" run_dir="mam_${cfg//\//_}" "${common[@]}" \
     "${tok_model[@]}" model.encoder.hidden_size=32 model.encoder.intermediate_size=64 \
     model.encoder.num_attention_heads=4 model.encoder.num_transformer_layers=1 \
     tokenizer_weights=tok_tokenizer/tokenizer.safetensors data.train_manifest=data/corpus.tsv \
-    data.loader.sampler.batch_size=2 > "mam_$cfg.log" 2>&1 || { cat "mam_$cfg.log"; fail "$cfg.yaml"; }
-  [ -f "mam_$cfg/acoustic_model.safetensors" ] || fail "$cfg.yaml: no acoustic model export"
+    data.loader.sampler.batch_size=2 > mam.log 2>&1 || { cat mam.log; fail "$cfg.yaml"; }
+  [ -f "mam_${cfg//\//_}/acoustic_model.safetensors" ] || fail "$cfg.yaml: no acoustic model export"
 done
 # pretrain_tiny.yaml validates: with a validation manifest it selects `best` by valid_loss.
 "$BIN/hear-pretrain" --config "$SRC/configs/pretrain_tiny.yaml" run_dir=mam_valid "${common[@]}" \
@@ -40,9 +40,9 @@ done
 [ -d mam_valid/checkpoints/best ] || fail "pretrain_tiny.yaml: no best checkpoint with validation"
 
 for cfg in finetune_tiny finetune/esc50 finetune/gscv1 finetune/gscv2 finetune/voxceleb \
-           finetune/local/esc_local_small finetune/local/kws_local_small; do
+           finetune/local/esc_local_small finetune/local/kws_local_small reproduce/cpu/finetune; do
   echo "== configs/$cfg.yaml =="
-  name=$(basename "$cfg")
+  name=${cfg//\//_}
   "$BIN/hear-finetune" --config "$SRC/configs/$cfg.yaml" run_dir="ft_$name" epochs=1 \
     train.threads=1 data.loader.num_workers=0 data.format=manifest data.root= data.protocol= \
     data.test_root= "data.test_folds=[]" data.train_manifest=data/train.tsv \
@@ -60,9 +60,13 @@ done
 echo "== configs/hear_tiny.yaml =="
 "$BIN/hear-bench" --config "$SRC/configs/hear_tiny.yaml" --seconds 2 --no-timing > bench.txt 2>&1 ||
   { cat bench.txt; fail "hear_tiny.yaml"; }
+echo "== configs/reproduce/cpu/model.yaml =="
+"$BIN/hear-bench" --config "$SRC/configs/reproduce/cpu/model.yaml" --seconds 2 --no-timing > bench.txt 2>&1 ||
+  { cat bench.txt; fail "reproduce/cpu/model.yaml"; }
 # A config added to configs/ must be added above.
 covered="tokenizer tokenizer_tiny pretrain pretrain_tiny finetune_tiny finetune/esc50 finetune/gscv1
-  finetune/gscv2 finetune/voxceleb finetune/local/esc_local_small finetune/local/kws_local_small hear_tiny"
+  finetune/gscv2 finetune/voxceleb finetune/local/esc_local_small finetune/local/kws_local_small hear_tiny
+  reproduce/cpu/tokenizer reproduce/cpu/pretrain reproduce/cpu/finetune reproduce/cpu/model"
 for f in $(cd "$SRC/configs" && find . -name '*.yaml' | sed 's|^\./||; s|\.yaml$||'); do
   echo " $covered " | tr '\n' ' ' | grep -q " $f " || fail "configs/$f.yaml is not started by this test"
 done
