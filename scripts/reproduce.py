@@ -226,12 +226,13 @@ def ship(preset, work):
     log(f"shipped {dest} ({size / 1e6:.2f} MB)")
 
 
-def grid_runs(preset):
+def grid_runs(preset, tasks=None, settings=None):
     out = []
     for task, spec in PRESETS[preset]["tasks"].items():
         for setting in SETTINGS:
             for seed in spec["seeds"]:
-                out.append((task, setting, seed))
+                if (not tasks or task in tasks) and (not settings or setting in settings):
+                    out.append((task, setting, seed))
     return out
 
 
@@ -361,7 +362,11 @@ def main():
     ap.add_argument("--stages", default="data,pretrain,ship,grid,tables",
                     help="comma-separated subset of data,pretrain,ship,grid,tables")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
+    ap.add_argument("--tasks", help="grid: only these tasks (comma-separated: esc,sid,gscv2,gscv1)")
+    ap.add_argument("--settings", help="grid: only these settings (comma-separated)")
     a = ap.parse_args()
+    a.tasks = a.tasks.split(",") if a.tasks else None
+    a.settings = a.settings.split(",") if a.settings else None
     work = Path("runs") / "reproduce" / a.preset
     results = REPO / "results" / a.preset
     if a.status:
@@ -378,7 +383,7 @@ def main():
     if "grid" in stages:
         if not pretrained.exists():
             sys.exit(f"reproduce: the grid needs {pretrained} (stage 2)")
-        for task, setting, seed in grid_runs(a.preset):
+        for task, setting, seed in grid_runs(a.preset, a.tasks, a.settings):
             finetune_run(a.preset, work, results, task, setting, seed, pretrained)
     if "tables" in stages:
         results.mkdir(parents=True, exist_ok=True)
