@@ -135,11 +135,8 @@ MODEL_NAMES = {"cpu": "hear-cpu-w128-l4"}
 
 def sha256(path):
     import hashlib
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def metrics(run_dir):

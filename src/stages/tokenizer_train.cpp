@@ -12,6 +12,7 @@
 #include "hear/models/acoustic_model.h"
 #include "hear/models/weights.h"
 #include "hear/nn/util.h"
+#include "hear/stages/finetune.h"
 #include "hear/teacher/feature_cache.h"
 #include "hear/train/checkpoint.h"
 
@@ -79,10 +80,7 @@ TeacherFn make_teacher(const TokenizerTrainConfig& config, std::shared_ptr<void>
                   std::to_string(config.model.decoder.knowledge_hidden_size) + ")");
     }
     auto acoustic = std::make_shared<models::AcousticModel>(t.hear_model);
-    models::LoadOptions lo;
-    lo.prefix = models::kAutoPrefix;
-    lo.auto_prefixes = {"acoustic_model.", "encoder."};  // HEAR / PretrainFramework keys
-    models::load_weights(**acoustic, t.weights, lo);
+    load_acoustic_weights(*acoustic, t.weights);  // the rule hear-finetune's `pretrained` follows
     (*acoustic)->eval();
     for (auto& p : (*acoustic)->parameters()) p.set_requires_grad(false);
     keep_alive = acoustic;

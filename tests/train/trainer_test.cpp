@@ -413,19 +413,27 @@ TEST(Trainer, OptionsLoadFromYaml) {
       Error);
 }
 
-TEST(Trainer, Bf16AutocastTrainsWithFloat32Weights) {
+// 200 steps of the MLP under `precision` autocast on `device`: the forward's dtype, the dtypes of
+// the trained parameters, the mean loss of the first and last 3 steps, and the fp16 loss scale.
+struct AutocastRun {
+  at::ScalarType forward_dtype = at::kFloat;
+  bool float32_parameters = true;
+  double first_loss = 0, last_loss = 0, loss_scale = 0;
+};
+
+AutocastRun trainer_autocast_run(Precision precision, const std::string& device) {
   test::TempDir dir;
   seed_torch(4);
   auto m = trainer_mlp(false);
   const auto entries = trainer_entries(64);
   data::DataLoader loader(entries, trainer_loader_options(16, 1), std::nullopt, trainer_clip);
   std::vector<double> losses;
-  at::ScalarType forward_dtype = at::kFloat;
+  AutocastRun run;
   TrainerCallbacks cb;
   cb.loss = [&](const data::Batch& b, int64_t) {
     const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
     const auto y = m->forward(x);
-    forward_dtype = y.scalar_type();
+    run.forward_dtype = y.scalar_type();
     const auto loss = torch::mse_loss(y.to(torch::kFloat), trainer_target(x));
     losses.push_back(loss.item<double>());
     return StepResult{loss, {}};
@@ -433,20 +441,32 @@ TEST(Trainer, Bf16AutocastTrainsWithFloat32Weights) {
   auto opts = trainer_options(200);
   opts.optimizer.lr = 1e-2;
   opts.schedule.warmup_steps = 10;
-  opts.precision = Precision::kBf16;
+  opts.precision = precision;
+  opts.device = device;
   Trainer t(opts, dir.path(), *m, loader, cb, "");
   EXPECT_TRUE(t.fit().finished);
-  EXPECT_EQ(forward_dtype, at::kBFloat16);       // the products ran in bfloat16
+  for (const auto& p : m->parameters()) run.float32_parameters &= p.scalar_type() == at::kFloat;
+  run.first_loss = (losses[0] + losses[1] + losses[2]) / 3;
+  run.last_loss = (losses[197] + losses[198] + losses[199]) / 3;
+  if (t.loss_scaler()) run.loss_scale = t.loss_scaler()->scale();
+  return run;
+}
+
+TEST(Trainer, Bf16AutocastTrainsWithFloat32Weights) {
+  const AutocastRun run = trainer_autocast_run(Precision::kBf16, "cpu");
+  EXPECT_EQ(run.forward_dtype, at::kBFloat16);   // the products ran in bfloat16
   EXPECT_FALSE(at::autocast::is_cpu_enabled());  // and autocast ended with the forward
-  for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
-  const double first = (losses[0] + losses[1] + losses[2]) / 3;
-  const double last = (losses[197] + losses[198] + losses[199]) / 3;
-  EXPECT_LT(last, 0.1 * first) << first << " -> " << last;
+  EXPECT_TRUE(run.float32_parameters);
+  EXPECT_LT(run.last_loss, 0.1 * run.first_loss) << run.first_loss << " -> " << run.last_loss;
   // fp16 is CUDA's: refused on the CPU, naming the key.
+  test::TempDir dir;
+  auto m = trainer_mlp(false);
+  const auto entries = trainer_entries(16);
+  data::DataLoader loader(entries, trainer_loader_options(8, 1), std::nullopt, trainer_clip);
+  auto opts = trainer_options(2);
   opts.precision = Precision::kFp16;
-  test::TempDir dir2;
   try {
-    Trainer refused(opts, dir2.path(), *m, loader, cb, "");
+    Trainer refused(opts, dir.path(), *m, loader, trainer_callbacks(m), "");
     FAIL() << "fp16 accepted on the CPU";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("train.precision"), std::string::npos) << e.what();
@@ -565,8 +585,9 @@ TEST(Trainer, DeviceAndPrecisionThatCannotRunAreRefusedNamingTheKey) {
   data::DataLoader loader(entries, trainer_loader_options(8, 1), std::nullopt, trainer_clip);
   auto opts = trainer_options(2);
   opts.device = "gpu";
-  test::expect_error_containing([&] { Trainer(opts, dir.path(), *m, loader, trainer_callbacks(m), ""); },
-                                {"train.device", "gpu", "cpu, cuda or cuda:N"});
+  test::expect_error_containing(
+      [&] { Trainer(opts, dir.path(), *m, loader, trainer_callbacks(m), ""); },
+      {"train.device", "gpu", "cpu, cuda or cuda:N"});
   if (!torch::cuda::is_available()) {
     opts.device = "cuda";
     test::expect_error_containing(
@@ -616,12 +637,13 @@ TEST(Cuda, TrainerOnCudaMatchesTheCpuAndItsCheckpointLoadsOnTheCpu) {
     opts.device = device;
     Trainer t(opts, dirs[models.size()].path(), *m, loader, trainer_callbacks(m), "");
     EXPECT_TRUE(t.fit().finished);
-    EXPECT_EQ(m->parameters()[0].device().type(), std::string(device) == "cpu" ? at::kCPU : at::kCUDA);
+    EXPECT_EQ(m->parameters()[0].device().type(),
+              std::string(device) == "cpu" ? at::kCPU : at::kCUDA);
     models.push_back(m);
   }
   for (size_t i = 0; i < models[0]->parameters().size(); ++i) {
-    EXPECT_TRUE(torch::allclose(models[0]->parameters()[i], models[1]->parameters()[i].cpu(), 1e-4,
-                                1e-5));
+    EXPECT_TRUE(
+        torch::allclose(models[0]->parameters()[i], models[1]->parameters()[i].cpu(), 1e-4, 1e-5));
   }
   // Saved from CPU copies: the CUDA run's `last` loads into a CPU model.
   auto on_cpu = trainer_mlp(false);
@@ -631,35 +653,11 @@ TEST(Cuda, TrainerOnCudaMatchesTheCpuAndItsCheckpointLoadsOnTheCpu) {
 
 TEST(Cuda, Fp16AutocastTrainsWithALossScaler) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
-  test::TempDir dir;
-  seed_torch(4);
-  auto m = trainer_mlp(false);
-  const auto entries = trainer_entries(64);
-  data::DataLoader loader(entries, trainer_loader_options(16, 1), std::nullopt, trainer_clip);
-  std::vector<double> losses;
-  at::ScalarType forward_dtype = at::kFloat;
-  TrainerCallbacks cb;
-  cb.loss = [&](const data::Batch& b, int64_t) {
-    const auto x = b.waveforms.narrow(1, 0, kTrainerInputs);
-    const auto y = m->forward(x);
-    forward_dtype = y.scalar_type();
-    const auto loss = torch::mse_loss(y.to(torch::kFloat), trainer_target(x));
-    losses.push_back(loss.item<double>());
-    return StepResult{loss, {}};
-  };
-  auto opts = trainer_options(200);
-  opts.optimizer.lr = 1e-2;
-  opts.device = "cuda";
-  opts.precision = Precision::kFp16;
-  Trainer t(opts, dir.path(), *m, loader, cb, "");
-  EXPECT_TRUE(t.fit().finished);
-  EXPECT_EQ(forward_dtype, at::kHalf);
-  ASSERT_NE(t.loss_scaler(), nullptr);
-  EXPECT_GT(t.loss_scaler()->scale(), 0.0);
-  for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
-  const double first = (losses[0] + losses[1] + losses[2]) / 3;
-  const double last = (losses[197] + losses[198] + losses[199]) / 3;
-  EXPECT_LT(last, 0.1 * first) << first << " -> " << last;
+  const AutocastRun run = trainer_autocast_run(Precision::kFp16, "cuda");
+  EXPECT_EQ(run.forward_dtype, at::kHalf);
+  EXPECT_GT(run.loss_scale, 0.0);  // the scaler ran
+  EXPECT_TRUE(run.float32_parameters);
+  EXPECT_LT(run.last_loss, 0.1 * run.first_loss) << run.first_loss << " -> " << run.last_loss;
 }
 
 }  // namespace
