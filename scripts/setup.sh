@@ -17,6 +17,7 @@ PACKAGES=(
   libgtest-dev googletest
   python3 python3-numpy python3-torch python3-torchaudio python3-matplotlib
   python3-pydantic      # the official code's configs, for hear-bench --compare-reference
+  python3-dev pybind11-dev python3-pybind11 python3-pytest  # the hear_cpp Python module + tests
   sox espeak-ng
 )
 

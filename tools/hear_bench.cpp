@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     double seconds = 10.0;
     int threads = 1, warmup = 3, runs = 10;
     int64_t classes = 50;
-    bool no_timing = false, no_executed = false;
+    bool no_timing = false, no_executed = false, int8 = false;
     app.add_option("--config", config_path,
                    "model config YAML (HearClassifier keys: acoustic_model.*, task_model.*, ...)");
     app.add_option("overrides", overrides, "dotted overrides, e.g. acoustic_model.hidden_size=256");
@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--json", json_path, "also write the results as JSON ('-' = stdout only)");
     app.add_flag("--no-timing", no_timing, "parameters and MACs only");
+    app.add_flag("--int8", int8,
+                 "also time every stage with int8 linear layers (oneDNN dynamic quantization) "
+                 "and report the speed-up and the float32 / int8 output cosine");
     app.add_flag("--no-executed-count", no_executed,
                  "skip the cross-check of the MACs against the products a forward executes");
     app.add_option("--compare-reference", reference_path,
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
     bench.warmup = warmup;
     bench.runs = runs;
     bench.timing = !no_timing;
+    bench.int8 = int8;
     bench.executed_check = !no_executed;
     const auto& lengths = bench.seconds;
     const bool quiet = json_path == "-";

@@ -2,7 +2,10 @@
 // embeddings with timestamps, pooled clip vectors or logits as .npy, plus a JSON index.
 #include <ATen/Parallel.h>
 
+#include <optional>
+
 #include "hear/inference/embedder.h"
+#include "hear/nn/int8_linear.h"
 #include "hear/util/device.h"
 #include "hear/util/strings.h"
 #include "tool_common.h"
@@ -12,7 +15,10 @@ int main(int argc, char** argv) {
     CLI::App app{"Embed audio files with a HEAR model"};
     std::string config_path, weights_path, out_dir, output = "acoustic", device = "cpu";
     std::vector<std::string> inputs, overrides;
-    int batch_size = 8, threads = 1;
+    int batch_size = 8, threads = 1, decode_threads = 1;
+    bool stream = false, int8 = false;
+    double stream_block_s = 1.0;
+    std::string task_span = "last";
     app.add_option("inputs", inputs, "audio files (any format libsndfile reads, any length)")
         ->required();
     app.add_option("--config", config_path, "model config YAML (HearClassifier keys)");
@@ -30,7 +36,20 @@ int main(int argc, char** argv) {
     app.add_option("--batch-size", batch_size, "files per forward pass")
         ->check(CLI::PositiveNumber);
     app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
+    app.add_option("--decode-threads", decode_threads,
+                   "files decoded ahead in background threads (0: none)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("--stream", stream,
+                 "block-wise, one file at a time, memory bounded by a few 6 s windows "
+                 "(two cheap pre-passes read the frontend statistics)");
+    app.add_option("--stream-block", stream_block_s, "--stream: seconds per block")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--task-span", task_span,
+                   "--stream: the task model sees the whole file (at most task_model.max_length "
+                   "patches, as offline) or the last max_length patches")
+        ->check(CLI::IsMember(hear::io::enum_choices<hear::inference::TaskSpan>()));
     app.add_option("--device", device, "cpu | cuda | cuda:N");
+    app.add_flag("--int8", int8, "linear layers in int8 (oneDNN dynamic quantization, CPU)");
     HEAR_PARSE(app, argc, argv);
     at::set_num_threads(threads);
 
@@ -43,7 +62,21 @@ int main(int argc, char** argv) {
     const auto kind = hear::io::parse_enum<hear::inference::EmbeddingKind>(output, "--output");
     hear::inference::Embedder embedder(options, weights_path,
                                        hear::util::parse_device(device, "--device"));
-    const auto result = hear::inference::embed_files(embedder, inputs, out_dir, kind, batch_size);
+    std::optional<hear::nn::Int8Linears> quantized;
+    if (int8) quantized.emplace(*embedder.model());
+    hear::inference::EmbedFilesOptions run;
+    run.kind = kind;
+    run.batch_size = batch_size;
+    run.decode_threads = decode_threads;
+    run.stream = stream;
+    run.stream_block_s = stream_block_s;
+    run.task_span = hear::io::parse_enum<hear::inference::TaskSpan>(task_span, "--task-span");
+    const auto result = hear::inference::embed_files(embedder, inputs, out_dir, run);
+    std::printf(
+        "hear-embed: %lld files, %.1f s of audio in %.2f s: %.2f files/s, RTF %.4f, "
+        "peak RSS %.0f MiB\n",
+        static_cast<long long>(result.files), result.audio_s, result.wall_s, result.files_per_s(),
+        result.rtf(), result.peak_rss_mib);
     if (!result.failed.empty()) {
       const std::string names = hear::util::join(result.failed);
       std::fprintf(stderr,

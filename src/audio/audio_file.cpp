@@ -174,6 +174,150 @@ at::Tensor load_audio(const std::filesystem::path& path, const LoadOptions& opti
   return mono;
 }
 
+struct AudioStream::State {
+  std::filesystem::path path;
+  int rate = kSampleRate;
+  SF_INFO sf_info{};
+  SndfilePtr file;
+  AudioInfo info;
+  soxr_t resampler = nullptr;
+  int64_t file_frames_read = 0;
+  int64_t samples_out = 0;
+  bool flushed = false;
+
+  void close_resampler() {
+    if (resampler) soxr_delete(resampler);
+    resampler = nullptr;
+  }
+  void open_resampler() {
+    close_resampler();
+    if (info.sample_rate == rate) return;
+    const soxr_io_spec_t io_spec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_error_t error = nullptr;
+    resampler = soxr_create(info.sample_rate, rate, 1, &error, &io_spec, &quality, nullptr);
+    if (error || !resampler) {
+      throw Error("resample " + std::to_string(info.sample_rate) + " -> " + std::to_string(rate) +
+                  " Hz for " + quoted(path) + " failed: " + (error ? error : "no resampler"));
+    }
+  }
+  ~State() { close_resampler(); }
+};
+
+AudioStream::AudioStream(const std::filesystem::path& path, int sample_rate)
+    : state_(std::make_unique<State>()) {
+  if (sample_rate <= 0) throw Error("AudioStream: sample rate must be > 0");
+  auto& s = *state_;
+  s.path = path;
+  s.rate = sample_rate;
+  s.file = open_for_reading(path, s.sf_info);
+  if (s.sf_info.frames == 0) throw Error("audio file " + quoted(path) + " holds no samples");
+  reject_short_data_chunk(s.file.get(), path);
+  s.info.sample_rate = s.sf_info.samplerate;
+  s.info.channels = s.sf_info.channels;
+  s.info.frames = s.sf_info.frames;
+  s.info.duration_s = static_cast<double>(s.info.frames) / s.info.sample_rate;
+  s.info.format = major_format_name(s.sf_info.format);
+  s.open_resampler();
+}
+
+AudioStream::~AudioStream() = default;
+AudioStream::AudioStream(AudioStream&&) noexcept = default;
+AudioStream& AudioStream::operator=(AudioStream&&) noexcept = default;
+
+const AudioInfo& AudioStream::info() const {
+  return state_->info;
+}
+
+int64_t AudioStream::total_samples() const {
+  const auto& i = state_->info;
+  return i.sample_rate == state_->rate
+             ? i.frames
+             : std::llround(static_cast<double>(i.frames) * state_->rate / i.sample_rate);
+}
+
+void AudioStream::rewind() {
+  auto& s = *state_;
+  if (sf_seek(s.file.get(), 0, SEEK_SET) != 0) {
+    throw Error("cannot seek to the start of " + quoted(s.path) + ": " + sf_strerror(s.file.get()));
+  }
+  s.file_frames_read = 0;
+  s.samples_out = 0;
+  s.flushed = false;
+  s.open_resampler();
+}
+
+at::Tensor AudioStream::read(int64_t max_file_frames) {
+  if (max_file_frames < 1) throw Error("AudioStream::read: max_file_frames must be >= 1");
+  // The resampler holds back its first output (filter delay): read on until some comes out.
+  for (;;) {
+    at::Tensor out = read_block(max_file_frames);
+    if (out.size(0) > 0 || state_->file_frames_read == state_->info.frames) return out;
+  }
+}
+
+at::Tensor AudioStream::read_block(int64_t max_file_frames) {
+  auto& s = *state_;
+  const int channels = s.info.channels;
+  const int64_t count = std::min(max_file_frames, s.info.frames - s.file_frames_read);
+  at::Tensor mono = torch::zeros({0}, torch::kFloat);
+  if (count > 0) {
+    std::vector<float> interleaved(static_cast<size_t>(count) * channels);
+    const sf_count_t got = sf_readf_float(s.file.get(), interleaved.data(), count);
+    if (got < count || sf_error(s.file.get()) != SF_ERR_NO_ERROR) {
+      throw Error("audio file " + quoted(s.path) + " is truncated or corrupt: read " +
+                  std::to_string(s.file_frames_read + got) + " of " +
+                  std::to_string(s.info.frames) + " frames (" + sf_strerror(s.file.get()) + ")");
+    }
+    for (size_t i = 0; i < interleaved.size(); ++i) {
+      if (!std::isfinite(interleaved[i])) {
+        throw Error("audio file " + quoted(s.path) +
+                    " contains a non-finite sample (NaN or Inf) at frame " +
+                    std::to_string(s.file_frames_read + static_cast<int64_t>(i / channels)));
+      }
+    }
+    s.file_frames_read += count;
+    mono = channels == 1
+               ? torch::from_blob(interleaved.data(), {count}, torch::kFloat).clone()
+               : torch::from_blob(interleaved.data(), {count, channels}, torch::kFloat).mean(1);
+  }
+  if (!s.resampler) {
+    s.samples_out += mono.size(0);
+    return mono;
+  }
+  // soxr holds back its filter delay until the end; the output stops at load_audio's length.
+  const int64_t remaining = total_samples() - s.samples_out;
+  if (remaining <= 0 || (count == 0 && s.flushed)) return torch::zeros({0}, torch::kFloat);
+  const double ratio = static_cast<double>(s.rate) / s.info.sample_rate;
+  std::vector<float> out;
+  std::vector<float> buffer(static_cast<size_t>(std::ceil(count * ratio)) + 4096);
+  const float* in = mono.data_ptr<float>();
+  size_t in_left = static_cast<size_t>(mono.size(0));
+  const bool last = s.file_frames_read == s.info.frames;
+  for (;;) {
+    // A null input tells soxr the input has ended: it then flushes its delay line.
+    const bool flushing = last && in_left == 0;
+    size_t in_done = 0, out_done = 0;
+    const soxr_error_t error = soxr_process(s.resampler, flushing ? nullptr : in, in_left, &in_done,
+                                            buffer.data(), buffer.size(), &out_done);
+    if (error) throw Error("resampling " + quoted(s.path) + " failed: " + error);
+    out.insert(out.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(out_done));
+    if (flushing) {
+      if (out_done == 0) {
+        s.flushed = true;
+        break;
+      }
+      continue;
+    }
+    in += in_done;
+    in_left -= in_done;
+    if (in_left == 0 && !last) break;
+  }
+  const int64_t n = std::min<int64_t>(static_cast<int64_t>(out.size()), remaining);
+  s.samples_out += n;
+  return torch::from_blob(out.data(), {n}, torch::kFloat).clone();
+}
+
 at::Tensor resample(const at::Tensor& samples, int from_rate, int to_rate) {
   if (from_rate <= 0 || to_rate <= 0) {
     throw Error("resample: rates must be > 0, got " + std::to_string(from_rate) + " -> " +

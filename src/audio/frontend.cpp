@@ -39,6 +39,10 @@ at::Tensor znorm_per_item(const at::Tensor& x, double eps) {
 
 }  // namespace
 
+at::Tensor normalize_spectra(const at::Tensor& x, double mean, double std, double eps) {
+  return (x - static_cast<float>(mean)) / (static_cast<float>(std) + eps);
+}
+
 Frontend::Frontend(FrontendOptions options) : options_(options) {
   const auto& o = options_;
   if (o.sample_rate <= 0 || o.n_fft <= 0 || o.hop_length <= 0 || o.n_mels <= 0 ||

@@ -10,12 +10,15 @@
 #include <sstream>
 
 #include "hear/audio/audio_file.h"
+#include "hear/audio/frontend.h"
 #include "hear/bench/cost_model.h"
 #include "hear/bench/machine.h"
 #include "hear/bench/stage_timing.h"
 #include "hear/error.h"
 #include "hear/models/tokenizer.h"
+#include "hear/nn/int8_linear.h"
 #include "hear/nn/util.h"
+#include "hear/util/process_memory.h"
 #include "hear/util/strings.h"
 
 namespace hear::bench {
@@ -50,6 +53,58 @@ std::vector<double> parse_seconds_list(const std::string& text, const std::strin
   if (out.empty()) throw Error(what + ": no length given");
   return out;
 }
+
+namespace {
+
+// The same stages with the linear layers in int8 (nn/int8_linear.h): time, speed-up per stage,
+// and the cosine between the float32 and int8 outputs of one random clip.
+nlohmann::json time_int8(models::HearClassifier& model, double seconds, int warmup, int runs,
+                         const StageTimes& fp32, std::string& text) {
+  nlohmann::json out;
+  if (!nn::Int8Linears::available()) {
+    out["error"] = "int8 unavailable: needs the oneDNN quantized engine and matrix products";
+    appendf(text, "  int8: unavailable in this build\n");
+    return out;
+  }
+  torch::manual_seed(1);
+  const int64_t samples = static_cast<int64_t>(std::llround(seconds * audio::kSampleRate));
+  audio::Frontend frontend;
+  const auto features = frontend(torch::randn({samples}) * 0.1);
+  auto forward = [&] {
+    torch::InferenceMode guard;
+    return model->forward_all(features);
+  };
+  const auto reference = forward();
+  nn::Int8Linears int8(*model);
+  const auto t = time_stages(model, seconds, warmup, runs, 0);
+  const auto quantized = forward();
+  appendf(text, "  int8 (%lld linear layers): %-10s %10s %10s\n",
+          static_cast<long long>(int8.count()), "stage", "median ms", "speed-up");
+  for (const auto& [stage, s] : t.stages) {
+    const double speedup = fp32.stages.at(stage).median / s.median;
+    out["stages"][stage] = {
+        {"median_s", s.median}, {"rtf", s.median / seconds}, {"speedup", speedup}};
+    appendf(text, "  %-36s %10.2f %9.2fx\n", stage.c_str(), s.median * 1e3, speedup);
+  }
+  auto cosine = [](const at::Tensor& a, const at::Tensor& b) {
+    return torch::nn::functional::cosine_similarity(
+               a.reshape({-1, a.size(-1)}), b.reshape({-1, b.size(-1)}),
+               torch::nn::functional::CosineSimilarityFuncOptions().dim(1))
+        .mean()
+        .item<double>();
+  };
+  out["layers"] = int8.count();
+  out["cosine"] = {{"acoustic", cosine(reference.acoustic, quantized.acoustic)},
+                   {"task", cosine(reference.task, quantized.task)},
+                   {"logits", cosine(reference.logits, quantized.logits)}};
+  appendf(text,
+          "  int8 vs float32 cosine: acoustic %.5f, task %.5f, logits %.5f (random weights)\n",
+          out["cosine"]["acoustic"].get<double>(), out["cosine"]["task"].get<double>(),
+          out["cosine"]["logits"].get<double>());
+  return out;
+}
+
+}  // namespace
 
 BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
   nlohmann::json out;
@@ -169,7 +224,9 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
       // Long clips: fewer repetitions so a sweep to 600 s stays affordable.
       const int r = len > 60 ? std::min(runs, 3) : runs;
       const int w = len > 60 ? std::min(warmup, 1) : warmup;
+      util::reset_peak_rss();
       const auto t = time_stages(timed_model, len, w, r, 0);
+      const double peak_mib = util::peak_rss_mib();
       nlohmann::json timing;
       {
         appendf(text, "  %-22s %10s %10s %10s %10s   (%d runs after %d warm-up)\n", "stage",
@@ -190,7 +247,10 @@ BenchReport run_inference_bench(const InferenceBenchOptions& bench) {
         }
       }
       if (m.emulated) timing["warning"] = m.emulation_note;
+      timing["peak_rss_mib"] = peak_mib;
+      appendf(text, "  peak resident memory %.0f MiB (this length's timing runs)\n", peak_mib);
       row["timing"] = timing;
+      if (bench.int8) row["int8"] = time_int8(timed_model, len, w, r, t, text);
     }
     appendf(text, "\n");
     out["lengths"].push_back(row);

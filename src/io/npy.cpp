@@ -2,6 +2,9 @@
 
 #include <torch/types.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <regex>
 
@@ -39,14 +42,17 @@ at::ScalarType type_of(const std::string& descr, const std::string& source) {
 
 }  // namespace
 
-std::string serialize_npy(const at::Tensor& tensor) {
-  at::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+namespace {
+
+// Magic, version 1.0, header length and the header dict padded to a multiple of 64 bytes.
+std::string npy_header(at::ScalarType type, at::IntArrayRef sizes) {
   std::string shape = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) {
-    shape += std::to_string(t.size(i)) + (t.dim() == 1 ? "," : (i + 1 < t.dim() ? ", " : ""));
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    shape +=
+        std::to_string(sizes[i]) + (sizes.size() == 1 ? "," : (i + 1 < sizes.size() ? ", " : ""));
   }
   shape += ")";
-  std::string header = std::string("{'descr': '") + descr_of(t.scalar_type()) +
+  std::string header = std::string("{'descr': '") + descr_of(type) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Magic (6) + version (2) + length (2) + header + '\n' padded to a multiple of 64.
   const size_t unpadded = 10 + header.size() + 1;
@@ -55,7 +61,67 @@ std::string serialize_npy(const at::Tensor& tensor) {
   std::string out = std::string("\x93NUMPY\x01\x00", 8);
   out += static_cast<char>(header.size() & 0xff);
   out += static_cast<char>((header.size() >> 8) & 0xff);
-  out += header;
+  return out + header;
+}
+
+}  // namespace
+
+NpyRowWriter::NpyRowWriter(const std::filesystem::path& path, int64_t rows, int64_t cols)
+    : path_(path), rows_(rows), cols_(cols) {
+  if (rows < 0 || cols < 1) {
+    throw Error("npy file '" + path.string() + "': invalid shape (" + std::to_string(rows) + ", " +
+                std::to_string(cols) + ")");
+  }
+  tmp_ = path;
+  tmp_ += ".tmp." + std::to_string(::getpid());
+  std::filesystem::create_directories(path.parent_path().empty() ? "." : path.parent_path());
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw Error("cannot write '" + tmp_.string() + "': " + std::strerror(errno));
+  const std::string header = npy_header(at::kFloat, {rows, cols});
+  out_.write(header.data(), static_cast<std::streamsize>(header.size()));
+}
+
+NpyRowWriter::~NpyRowWriter() {
+  if (!closed_) {
+    out_.close();
+    std::error_code ec;
+    std::filesystem::remove(tmp_, ec);
+  }
+}
+
+void NpyRowWriter::append(const at::Tensor& block) {
+  if (block.dim() != 2 || block.size(1) != cols_ || written_ + block.size(0) > rows_) {
+    throw Error("npy file '" + path_.string() + "': cannot append " + c10::str(block.sizes()) +
+                " after " + std::to_string(written_) + " of (" + std::to_string(rows_) + ", " +
+                std::to_string(cols_) + ") rows");
+  }
+  const at::Tensor t = block.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  out_.write(reinterpret_cast<const char*>(t.data_ptr()),
+             static_cast<std::streamsize>(t.numel() * t.element_size()));
+  if (!out_) throw Error("error while writing '" + tmp_.string() + "' (disk full?)");
+  written_ += block.size(0);
+}
+
+void NpyRowWriter::close() {
+  if (written_ != rows_) {
+    throw Error("npy file '" + path_.string() + "': " + std::to_string(written_) + " of " +
+                std::to_string(rows_) + " rows written");
+  }
+  out_.flush();
+  out_.close();
+  if (!out_) throw Error("error while writing '" + tmp_.string() + "' (disk full?)");
+  std::error_code ec;
+  std::filesystem::rename(tmp_, path_, ec);
+  if (ec) {
+    throw Error("cannot rename '" + tmp_.string() + "' to '" + path_.string() +
+                "': " + ec.message());
+  }
+  closed_ = true;
+}
+
+std::string serialize_npy(const at::Tensor& tensor) {
+  at::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+  std::string out = npy_header(t.scalar_type(), t.sizes());
   out.append(reinterpret_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   return out;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hear/error.h"
+#include "hear/nn/blocked_attention.h"
 #include "hear/nn/dropout.h"
 #include "hear/nn/sync_batch_norm.h"
 #include "hear/nn/util.h"
@@ -89,34 +90,25 @@ at::Tensor FusedSelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor
   auto q = qkv[0].reshape({b, t, h, d}).transpose(1, 2) / std::sqrt(static_cast<double>(d));
   auto k = qkv[1].reshape({b, t, h, d}).transpose(1, 2);
   auto v = qkv[2].reshape({b, t, h, d}).transpose(1, 2);
-  const at::Tensor k_t = k.transpose(-1, -2);
   // A batch without padding needs no fill.
   const at::Tensor masked = key_mask.defined() && !key_mask.all().item<bool>()
                                 ? key_mask.logical_not().view({b, 1, 1, t})
                                 : at::Tensor();
-  auto attend = [&](const at::Tensor& q_rows) {  // (B, h, R, d) -> (B, h, R, d)
-    auto scores = torch::matmul(q_rows, k_t);    // (B, h, R, T)
+  // Inference on long inputs (600 s = 30,000 patches) never forms the (B, h, T, T) scores: one
+  // key block fits L2 and the online softmax keeps the result exact. Training (dropout needs the
+  // probabilities, autograd would keep every block) takes the direct path, at most 30 s there.
+  const bool deterministic = !(is_training() && dropout_ > 0.0) && !at::GradMode::is_enabled();
+  at::Tensor out;
+  if (deterministic && t > nn::kKeyBlock) {
+    out = nn::blocked_attention(q, k, v, masked);
+  } else {
+    auto scores = torch::matmul(q, k.transpose(-1, -2));  // (B, h, T, T)
     if (masked.defined()) {
       // torch uses -inf; the lowest float gives the same probabilities and no NaN for a row
       // without any valid key.
       scores = scores.masked_fill(masked, std::numeric_limits<float>::lowest());
     }
-    auto probs = nn::dropout(torch::softmax(scores, -1), dropout_, is_training());
-    return torch::matmul(probs, v);
-  };
-  // The task model attends over the whole clip: its (B, h, T, T) scores reach tens of GB for
-  // long recordings (600 s = 30,000 patches). Blocks of query rows give the same result (each
-  // row's softmax needs only its own scores) within a bounded memory.
-  constexpr int64_t kMaxScoreElements = int64_t{1} << 26;  // 256 MB of float32 scores
-  const int64_t rows = std::max<int64_t>(1, kMaxScoreElements / std::max<int64_t>(1, b * h * t));
-  at::Tensor out;
-  if (rows >= t) {
-    out = attend(q);
-  } else {
-    std::vector<at::Tensor> blocks;
-    for (int64_t i = 0; i < t; i += rows)
-      blocks.push_back(attend(q.narrow(2, i, std::min(rows, t - i))));
-    out = torch::cat(blocks, 2);
+    out = torch::matmul(nn::dropout(torch::softmax(scores, -1), dropout_, is_training()), v);
   }
   return out_proj(out.transpose(1, 2).reshape({b, t, hidden_size_}));
 }

@@ -17,6 +17,8 @@
 #include <torch/torch.h>
 
 #include <dnnl.hpp>
+
+#include "hear/nn/int8_linear.h"
 #endif
 
 namespace hear::nn {
@@ -95,6 +97,7 @@ void gemm(const at::Tensor& a_in, const at::Tensor& b_in, at::Tensor& out, const
 }
 
 at::Tensor mm_kernel(const at::Tensor& self, const at::Tensor& mat2) {
+  if (auto int8 = int8_product(self, mat2)) return *int8;
   if (self.dim() != 2 || mat2.dim() != 2 || self.size(1) != mat2.size(0) || !eligible(self, mat2)) {
     return at::cpu::mm(self, mat2);
   }
@@ -132,6 +135,9 @@ at::Tensor add_product(const at::Tensor& self, const at::Tensor& a, const at::Te
 
 at::Tensor addmm_kernel(const at::Tensor& self, const at::Tensor& mat1, const at::Tensor& mat2,
                         const at::Scalar& beta, const at::Scalar& alpha) {
+  if (beta.to<float>() == 1.0f && alpha.to<float>() == 1.0f && self.dim() <= 2) {
+    if (auto int8 = int8_product(mat1, mat2)) return int8->add_(self);
+  }
   if (mat1.dim() != 2 || mat2.dim() != 2 || mat1.size(1) != mat2.size(0) ||
       self.scalar_type() != at::kFloat || !eligible(mat1, mat2) || self.dim() > 2) {
     return at::cpu::addmm(self, mat1, mat2, beta, alpha);

@@ -92,16 +92,59 @@ TEST(Embedder, EmbedFilesWritesNpyAndIndexAndSkipsBadFiles) {
   Embedder embedder(embedder_small_options(), dir / "full.safetensors");
   audio::write_audio(dir / "x.wav", torch::randn({12000}) * 0.1, 16000);
   io::write_file_atomic(dir / "bad.wav", "not audio");
+  EmbedFilesOptions options;
+  options.kind = EmbeddingKind::kTask;
+  options.batch_size = 4;
   const auto r = embed_files(embedder, {(dir / "x.wav").string(), (dir / "bad.wav").string()},
-                             dir / "out", EmbeddingKind::kTask, 4);
+                             dir / "out", options);
   EXPECT_EQ(r.written, std::vector<std::string>{"x.task.npy"});
   EXPECT_EQ(r.failed, std::vector<std::string>{(dir / "bad.wav").string()});
+  EXPECT_EQ(r.files, 1);
+  EXPECT_NEAR(r.audio_s, 0.75, 1e-9);
   const auto frames = io::load_npy(dir / "out" / "x.task.npy");
   EXPECT_EQ(frames.sizes(), (std::vector<int64_t>{38, 16}));
   EXPECT_EQ(io::load_npy(dir / "out" / "x.timestamps.npy").size(0), 38);
   const auto index = nlohmann::json::parse(io::read_file(dir / "out" / "index.json"));
   EXPECT_EQ(index["files"].size(), 1u);
   EXPECT_EQ(index["failed"][0], (dir / "bad.wav").string());
+  EXPECT_EQ(index["throughput"]["files"], 1);
+  EXPECT_GT(index["throughput"]["peak_rss_mib"].get<double>(), 0.0);
+}
+
+// Background decoding and the block-wise stream give the files the batch path gives.
+TEST(Embedder, EmbedFilesDecodeThreadsAndStreamEqualTheBatchPath) {
+  test::TempDir dir;
+  torch::manual_seed(14);
+  models::HearClassifier model(embedder_small_options());
+  models::save_weights(*model, dir / "full.safetensors");
+  Embedder embedder(embedder_small_options(), dir / "full.safetensors");
+  std::vector<std::string> files;
+  for (int i = 0; i < 5; ++i) {
+    files.push_back((dir / ("f" + std::to_string(i) + ".wav")).string());
+    audio::write_audio(files.back(), torch::randn({8000 + 3001 * i}) * 0.1, i % 2 ? 16000 : 22050,
+                       audio::AudioEncoding::kFloat32);
+  }
+  for (auto kind : {EmbeddingKind::kAcoustic, EmbeddingKind::kScene}) {
+    EmbedFilesOptions base;
+    base.kind = kind;
+    base.batch_size = 2;
+    base.decode_threads = 0;
+    embed_files(embedder, files, dir / "base", base);
+    auto threaded = base;
+    threaded.decode_threads = 3;
+    embed_files(embedder, files, dir / "threaded", threaded);
+    auto streamed = base;
+    streamed.stream = true;
+    streamed.stream_block_s = 0.3;
+    const auto r = embed_files(embedder, files, dir / "stream", streamed);
+    EXPECT_EQ(r.files, 5);
+    for (int i = 0; i < 5; ++i) {
+      const std::string npy = "f" + std::to_string(i) + "." + io::to_string(kind) + ".npy";
+      const auto want = io::load_npy(dir / "base" / npy);
+      EXPECT_TRUE(torch::equal(io::load_npy(dir / "threaded" / npy), want)) << npy;
+      EXPECT_LT(test::max_abs_diff(io::load_npy(dir / "stream" / npy), want), 1e-4) << npy;
+    }
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "hear/models/mam.h"
 #include "hear/models/tokenizer.h"
 #include "hear/models/weights.h"
+#include "hear/nn/blocked_attention.h"
 #include "hear/nn/relative_attention.h"
 #include "model_test_util.h"
 #include "small_hear.h"
@@ -313,29 +314,50 @@ TEST(ModelProperties, OptionsAndTaskLimits) {
 // Single-thread forward time of the full-size model on a 10 s clip (1001 frames, 500 patches,
 // two acoustic windows), fast vs naive (T, T, d) attention. Run with
 //   hear_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Timing*'
-// Long clips: the task model's attention runs in blocks of query rows once the (B, h, T, T)
-// scores pass 2^26 numbers (here 2·6000² = 72 M); the result equals the direct computation.
-TEST(ModelProperties, TaskAttentionBlocksLongInputsExactly) {
+// Long clips: in inference the task model's attention runs in query x key blocks with an online
+// softmax (nn/blocked_attention.h). Against the direct softmax over all scores, with padding keys
+// that fill whole key blocks and parts of others, and block sizes that do not divide T.
+TEST(ModelProperties, BlockedAttentionEqualsDirectSoftmax) {
   torch::InferenceMode guard;
   torch::manual_seed(3);
-  FusedSelfAttention attn(8, 2, 0.0);
-  attn->eval();
-  const int64_t t = 6000;
-  const auto x = torch::randn({1, t, 8});
-  auto mask = torch::ones({1, t}, torch::kBool);
-  mask.narrow(1, 5000, 1000).fill_(false);  // padding keys
-  const auto got = attn->forward(x, mask);
-  // Direct: all scores at once.
-  auto qkv = torch::linear(x, attn->in_proj_weight, attn->in_proj_bias).chunk(3, -1);
-  auto q = qkv[0].reshape({1, t, 2, 4}).transpose(1, 2) / 2.0;
-  auto k = qkv[1].reshape({1, t, 2, 4}).transpose(1, 2);
-  auto v = qkv[2].reshape({1, t, 2, 4}).transpose(1, 2);
-  auto scores =
-      torch::matmul(q, k.transpose(-1, -2))
-          .masked_fill(mask.logical_not().view({1, 1, 1, t}), std::numeric_limits<float>::lowest());
-  const auto want = attn->out_proj(
-      torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({1, t, 8}));
-  EXPECT_LT((got - want).abs().max().item<double>(), 1e-6);
+  const int64_t b = 2, h = 2, t = 6000, d = 4;
+  const auto q = torch::randn({b, h, t, d}) * 2.0;  // peaked rows: the running max matters
+  const auto k = torch::randn({b, h, t, d});
+  const auto v = torch::randn({b, h, t, d});
+  auto padding = torch::zeros({b, 1, 1, t}, torch::kBool);
+  padding[1].narrow(-1, 3100, t - 3100).fill_(true);
+  padding[0].narrow(-1, 0, 700).fill_(true);  // the first key blocks padded entirely
+  const auto scores = torch::matmul(q, k.transpose(-1, -2))
+                          .masked_fill(padding, std::numeric_limits<float>::lowest());
+  const auto want = torch::matmul(torch::softmax(scores, -1), v);
+  for (auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{nn::kQueryBlock, nn::kKeyBlock}, {333, 1000}, {t, 7}}) {
+    const auto got = nn::blocked_attention(q, k, v, padding, rows, cols);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-5) << rows << " x " << cols;
+  }
+  const auto unpadded = torch::matmul(torch::softmax(torch::matmul(q, k.transpose(-1, -2)), -1), v);
+  EXPECT_LT((nn::blocked_attention(q, k, v, {}) - unpadded).abs().max().item<double>(), 1e-5);
+  EXPECT_THROW(nn::blocked_attention(q, k.narrow(-1, 0, 2), v, {}), hear::Error);
+}
+
+// The whole classifier on 6,400 patches (128 s at 20 ms): inference (blocked task attention)
+// against an eval-mode forward with autograd on (the direct path), logits within 1e-5.
+TEST(ModelProperties, LongClipLogitsEqualDirectAttention) {
+  torch::manual_seed(4);
+  auto options = model_testing::small_hear_options();
+  options.task_model.max_length = 6400;
+  HearClassifier model(options);
+  model->eval();
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  auto features = props_random_features({12800, 9001});
+  const auto direct = [&] {
+    torch::AutoGradMode grad(true);
+    auto x = model->forward_all(features);
+    return x.logits;
+  }();
+  torch::NoGradGuard no_grad;
+  const auto blocked = model(features);
+  EXPECT_LT((blocked - direct).abs().max().item<double>(), 1e-5);
 }
 
 TEST(ModelProperties, DISABLED_TimingFullSize10s) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace hear::audio {
@@ -34,6 +35,32 @@ struct LoadOptions {
 // Returns (S,). Throws hear::Error naming the file for: missing/unreadable file, not audio,
 // unsupported format, 0 samples, truncated data, NaN/Inf samples, crop outside the file.
 at::Tensor load_audio(const std::filesystem::path& path, const LoadOptions& options = {});
+
+// Block-wise decoding of one file, for recordings too long to hold: float32 mono (channels
+// averaged) at `sample_rate`, resampled by soxr's streaming interface. The concatenated blocks
+// are load_audio's samples (same count; equal within the resampler's float rounding). The same
+// checks as load_audio, by name, as the blocks are read (truncation, NaN/Inf samples).
+class AudioStream {
+ public:
+  explicit AudioStream(const std::filesystem::path& path, int sample_rate = kSampleRate);
+  ~AudioStream();
+  AudioStream(AudioStream&&) noexcept;
+  AudioStream& operator=(AudioStream&&) noexcept;
+
+  const AudioInfo& info() const;
+  // Samples the whole file yields at `sample_rate`: llround(frames * rate / file rate).
+  int64_t total_samples() const;
+  // The next samples (n,), n <= about max_file_frames * rate / file rate; (0,) at the end.
+  at::Tensor read(int64_t max_file_frames = 16384);
+  // Back to the first sample (a new resampler), for another pass over the file.
+  void rewind();
+
+ private:
+  at::Tensor read_block(int64_t max_file_frames);
+
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Band-limited resampling of (S,) or (C, S) float32 samples with libsoxr (high quality).
 at::Tensor resample(const at::Tensor& samples, int from_rate, int to_rate);

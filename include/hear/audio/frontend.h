@@ -35,6 +35,15 @@ inline int64_t patch_count(int64_t samples, const FrontendOptions& options = {})
   return frame_count(samples, options) / 2;
 }
 
+// The per-clip statistics the frontend normalizes with: the DC mean of the samples (subtracted
+// in float32), then mean and biased std (float64) of the natural-log power and log-mel spectra
+// over all bins and frames. A stream is exact to the offline frontend only with them known.
+struct ClipStatistics {
+  double dc_mean = 0.0;
+  double power_mean = 0.0, power_std = 1.0;
+  double mel_mean = 0.0, mel_std = 1.0;
+};
+
 class Frontend {
  public:
   explicit Frontend(FrontendOptions options = {});
@@ -51,11 +60,15 @@ class Frontend {
 
   const FrontendOptions& options() const { return options_; }
   const at::Tensor& mel_filterbank() const { return mel_fb_; }  // (n_fft / 2 + 1, n_mels)
+  const at::Tensor& window() const { return window_; }          // (n_fft,)
 
  private:
   FrontendOptions options_;
   at::Tensor window_;  // (n_fft,) periodic Hann(win_length) zero-padded to the frame centre
   at::Tensor mel_fb_;
 };
+
+// (x - mean) / (std + eps) with float64 statistics, in the frontend's float32 arithmetic.
+at::Tensor normalize_spectra(const at::Tensor& x, double mean, double std, double eps);
 
 }  // namespace hear::audio

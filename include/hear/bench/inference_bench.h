@@ -17,6 +17,7 @@ struct InferenceBenchOptions {
   bool timing = true;                    // false: parameters and MACs only
   bool executed_check = true;            // count the products a forward executes
   c10::Device device = c10::kCPU;        // where the model runs (--device)
+  bool int8 = false;  // also time the stages with int8 linear layers (nn/int8_linear.h)
 };
 
 struct BenchReport {
