@@ -25,6 +25,13 @@ function(hear_torch_target target)
   endif()
   if(HEAR_PCH)
     target_precompile_headers(${target} REUSE_FROM hear_pch)
+    # With position-independent code on (the Python module), the shared precompiled header is
+    # -fPIC; CMake would give programs -fPIE, and GCC refuses a header built with other flags.
+    get_target_property(type ${target} TYPE)
+    if(CMAKE_POSITION_INDEPENDENT_CODE AND type STREQUAL "EXECUTABLE")
+      set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+      target_compile_options(${target} PRIVATE -fPIC)
+    endif()
   endif()
 endfunction()
 
