@@ -107,6 +107,15 @@ std::vector<hear::inference::ClipEmbedding> embed(Model& model, const py::handle
   return model.embedder->embed(clips, kind);
 }
 
+// One value per clip (logits or scene vectors), stacked: [n, ...] as the input's kind.
+py::object stacked(Model& model, const py::handle& audio, hear::inference::EmbeddingKind kind) {
+  bool torch_input = false;
+  const auto out = embed(model, audio, kind, &torch_input);
+  std::vector<at::Tensor> rows;
+  for (const auto& e : out) rows.push_back(e.values);
+  return to_python(torch::stack(rows), torch_input);
+}
+
 std::shared_ptr<Model> load_model(const std::string& path, const py::kwargs& kwargs) {
   std::optional<fs::path> config;
   std::vector<std::string> overrides;
@@ -192,12 +201,7 @@ PYBIND11_MODULE(hear_cpp, m) {
       .def(
           "logits",
           [](Model& model, const py::object& audio) {
-            bool torch_input = false;
-            const auto out =
-                embed(model, audio, hear::inference::EmbeddingKind::kLogits, &torch_input);
-            std::vector<at::Tensor> rows;
-            for (const auto& e : out) rows.push_back(e.values);
-            return to_python(torch::stack(rows), torch_input);
+            return stacked(model, audio, hear::inference::EmbeddingKind::kLogits);
           },
           py::arg("audio"), "classifier outputs [n, num_classes]")
       .def(
@@ -243,11 +247,7 @@ PYBIND11_MODULE(hear_cpp, m) {
   m.def(
       "get_scene_embeddings",
       [](const py::object& audio, Model& model) {
-        bool torch_input = false;
-        const auto out = embed(model, audio, hear::inference::EmbeddingKind::kScene, &torch_input);
-        std::vector<at::Tensor> rows;
-        for (const auto& e : out) rows.push_back(e.values);
-        return to_python(torch::stack(rows), torch_input);
+        return stacked(model, audio, hear::inference::EmbeddingKind::kScene);
       },
       py::arg("audio"), py::arg("model"),
       "[n, 3 D]: [mean, max, std] over the frames (task-model frames for a full model)");
