@@ -135,6 +135,87 @@ def pretrain_stages(preset, work):
 MODEL_NAMES = {"cpu": "hear-cpu-w128-l4"}
 
 
+def iterate(preset, work, results):
+    """BEATs-style iteration (issue 14): tokenizer 1 distilled from MAM 0's acoustic model
+    (teacher.kind hear), MAM 1 on it, then Base fine-tuning on esc-local and sid-local exactly as in
+    the grid; results/<preset>/iteration1/ (runs/*.json, iteration.md) beside the grid's."""
+    cfg = PRESETS[preset]["configs"]
+    name = MODEL_NAMES[preset]
+    mam0 = REPO / work / "pretrain" / "acoustic_model.safetensors"
+    if not mam0.exists():
+        mam0 = REPO / "models" / name / "acoustic_model.safetensors"  # the shipped MAM 0
+    it = work / "iteration1"
+    arch = model_arch(cfg / "model.yaml")
+    teacher = [f"teacher.hear_model.{k}={v}" for k, v in arch.items()]
+    stage("hear-tokenizer-train", cfg / "tokenizer.yaml", it / "tokenizer", "tokenizer.safetensors",
+          ["teacher.kind=hear", f"teacher.weights={mam0}", *teacher], it / "logs" / "tokenizer.log")
+    stage("hear-pretrain", cfg / "pretrain.yaml", it / "pretrain", "acoustic_model.safetensors",
+          [f"tokenizer_weights={REPO / it / 'tokenizer' / 'tokenizer.safetensors'}"],
+          it / "logs" / "pretrain.log")
+    out = results / "iteration1"
+    mam1 = REPO / it / "pretrain" / "acoustic_model.safetensors"
+    for task in ("esc", "sid"):
+        for seed in PRESETS[preset]["tasks"][task]["seeds"]:
+            finetune_run(preset, it, out, task, "base", seed, mam1)
+    iteration_table(preset, work, it, results)
+
+
+def model_arch(model_yaml):
+    """The acoustic_model section of a model.yaml (flow mapping of ints)."""
+    for line in open(model_yaml):
+        if line.startswith("acoustic_model:"):
+            body = line.split("{", 1)[1].rsplit("}", 1)[0]
+            return {k.strip(): int(v) for k, v in (kv.split(":") for kv in body.split(","))}
+    sys.exit(f"reproduce: no acoustic_model section in {model_yaml}")
+
+
+def iteration_table(preset, work, it, results):
+    def cell(rdir, task, setting):
+        v = []
+        for f in sorted((rdir / "runs").glob(f"{task}__{setting}__seed*.json")):
+            v.extend(100 * x for x in json.load(open(f))["per_fold_or_run"])
+        if not v:
+            return "-"
+        return f"{statistics.mean(v):.1f} +- {statistics.stdev(v) if len(v) > 1 else 0:.1f} (n={len(v)})"
+
+    def last(rows, key):
+        tail = rows[-8:]
+        return sum(r[key] for r in tail) / len(tail)
+
+    tok1, mam1 = metrics(it / "tokenizer"), metrics(it / "pretrain")
+    tok0 = [r for r in csv_rows(results / "tokenizer_metrics.csv")]
+    mam0 = [r for r in csv_rows(results / "pretrain_metrics.csv")]
+    lines = [f"# teacher.kind hear: one BEATs-style iteration ({preset} preset)", "",
+             "Tokenizer 1 is distilled from MAM 0's acoustic model (the shipped "
+             f"`models/{MODEL_NAMES[preset]}`), MAM 1 is pre-trained on tokenizer 1 with MAM 0's "
+             "config, and Base is fine-tuned from each exactly as in the grid. Accuracy %, mean +- "
+             "std over the 5 esc-local folds / 3 sid-local seeds; tokenizer and MAM figures are "
+             "means of the last 8 report intervals.", "",
+             "| | codes used / batch | perplexity | masked acc | esc-local Base | sid-local Base |",
+             "|---|---|---|---|---|---|",
+             f"| iteration 0 (teacher none) | {last(tok0, 'codes_used'):.0f} | "
+             f"{last(tok0, 'perplexity'):.0f} | {last(mam0, 'masked_acc'):.4f} | "
+             f"{cell(results, 'esc', 'base')} | {cell(results, 'sid', 'base')} |",
+             f"| iteration 1 (teacher hear) | {last(tok1, 'codes_used'):.0f} | "
+             f"{last(tok1, 'perplexity'):.0f} | {last(mam1, 'masked_acc'):.4f} | "
+             f"{cell(results / 'iteration1', 'esc', 'base')} | "
+             f"{cell(results / 'iteration1', 'sid', 'base')} |",
+             f"| Scratch (no pre-training) | | | | {cell(results, 'esc', 'scratch')} | "
+             f"{cell(results, 'sid', 'scratch')} |"]
+    out = results / "iteration1"
+    out.mkdir(parents=True, exist_ok=True)
+    for src, dst in [(it / "tokenizer" / "metrics.csv", "tokenizer_metrics.csv"),
+                     (it / "pretrain" / "metrics.csv", "pretrain_metrics.csv")]:
+        shutil.copyfile(REPO / src, out / dst)
+    (out / "iteration.md").write_text("\n".join(lines) + "\n")
+    log(f"wrote {out / 'iteration.md'}")
+
+
+def csv_rows(path):
+    import csv
+    return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(open(path))]
+
+
 def sha256(path):
     import hashlib
     with open(path, "rb") as f:
@@ -359,7 +440,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     ap.add_argument("--stages", default="data,pretrain,ship,grid,tables",
-                    help="comma-separated subset of data,pretrain,ship,grid,tables")
+                    help="comma-separated subset of data,pretrain,ship,grid,tables; also "
+                         "'iterate' (not by default): tokenizer 1 distilled from MAM 0 "
+                         "(teacher.kind hear) -> MAM 1 -> Base on esc and sid")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
     ap.add_argument("--tasks", help="grid: only these tasks (comma-separated: esc,sid,gscv2,gscv1)")
     ap.add_argument("--settings", help="grid: only these settings (comma-separated)")
@@ -384,6 +467,8 @@ def main():
             sys.exit(f"reproduce: the grid needs {pretrained} (stage 2)")
         for task, setting, seed in grid_runs(a.preset, a.tasks, a.settings):
             finetune_run(a.preset, work, results, task, setting, seed, pretrained)
+    if "iterate" in stages:
+        iterate(a.preset, work, results)
     if "tables" in stages:
         results.mkdir(parents=True, exist_ok=True)
         rows = table4(a.preset, results)

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -25,6 +26,9 @@ namespace hear::tools {
 // unless HEAR_MATMUL=blas.
 inline int run_tool(const char* program, const std::function<int()>& body) {
   spdlog::set_pattern("[%H:%M:%S] %v");
+  // A file-size limit (RLIMIT_FSIZE) then fails the write with EFBIG, reported like a full disk,
+  // instead of killing the program mid-save.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     util::apply_cpu_allocator_from_environment();
     nn::apply_matmul_from_environment();

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
 #include "hear/audio/audio_file.h"
 #include "hear/audio/waveform_batch.h"
+
 #include "hear/error.h"
 #include "hear/util/random.h"
 
@@ -91,6 +93,12 @@ std::vector<std::vector<int64_t>> BatchSampler::plan(const std::vector<int64_t>&
   }
   if (options_.shuffle && options_.bucket_pool > 0) shuffle_in_place(batches, rng);
   return batches;
+}
+
+void define_on_error(io::ConfigSchema& s, OnDataError& on_error) {
+  s.field("on_error", on_error,
+          "a clip that cannot be decoded during the run (deleted, truncated, NaN/Inf): stop the "
+          "run naming it, or skip it (logged by name and counted)");
 }
 
 DecodeFn audio_file_decoder() {
@@ -192,34 +200,47 @@ Batch DataLoader::build(int64_t ticket, const EpochPlan& plan) const {
   batch.epoch = pos.epoch;
   batch.index = pos.batch;
   batch.last_in_epoch = pos.batch + 1 == batches_per_epoch_;
-  batch.labels = torch::empty({b}, torch::kLong);
-  auto labels = batch.labels.accessor<int64_t, 1>();
-  std::vector<int64_t> lengths(static_cast<size_t>(b));
+  std::vector<int64_t> lengths;
+  std::vector<int64_t> row_labels;
+  std::string first_error;
   for (int64_t r = 0; r < b; ++r) {
     const Segment& seg = plan.segments.at(static_cast<size_t>(rows[static_cast<size_t>(r)]));
     const ManifestEntry& entry = entries_[static_cast<size_t>(seg.entry)];
     at::Tensor w;
+    std::string error;
     try {
       w = decode_(entry, seg.offset, seg.whole ? -1 : seg.length);
+      if (!w.defined() || w.dim() != 1) {
+        error = "decoding gave " +
+                (w.defined() ? "shape " + c10::str(w.sizes()) : std::string("nothing")) +
+                ", expected (S,)";
+      }
     } catch (const std::exception& e) {
-      throw Error("data loader (epoch " + std::to_string(pos.epoch) + ", batch " +
-                  std::to_string(pos.batch) + "): cannot decode '" + entry.path.string() +
-                  "': " + e.what());
+      error = e.what();
     }
-    if (!w.defined() || w.dim() != 1) {
-      throw Error("data loader: decoding '" + entry.path.string() + "' gave " +
-                  (w.defined() ? "shape " + c10::str(w.sizes()) : std::string("nothing")) +
-                  ", expected (S,)");
+    if (!error.empty()) {
+      const std::string where = "data loader (epoch " + std::to_string(pos.epoch) + ", batch " +
+                                std::to_string(pos.batch) + "): cannot decode '" +
+                                entry.path.string() + "': " + error;
+      if (options_.on_error == OnDataError::kStop) throw Error(where);
+      const int64_t n = ++skipped_files_;
+      spdlog::warn("{}; skipped (data.on_error: skip; {} skipped so far)", where, n);
+      if (first_error.empty()) first_error = where;
+      continue;
     }
     // The manifest's length caps every segment (a whole clip decodes to its true end but never
     // beyond the cap, so pre-training segments stay <= max_seconds).
     if (w.size(0) > seg.length) w = w.narrow(0, 0, seg.length);
     waves.push_back(w.to(torch::kFloat));
-    lengths[static_cast<size_t>(r)] = std::max<int64_t>(w.size(0), seg.pad_to);
-    labels[r] = label_index_[static_cast<size_t>(seg.entry)];
+    lengths.push_back(std::max<int64_t>(w.size(0), seg.pad_to));
+    row_labels.push_back(label_index_[static_cast<size_t>(seg.entry)]);
     batch.paths.push_back(entry.path.string());
     batch.offsets.push_back(entry.offset + seg.offset);
   }
+  if (waves.empty()) {
+    throw Error(first_error + " (and every other clip of the batch: nothing left to train on)");
+  }
+  batch.labels = torch::tensor(row_labels, torch::kLong);
   auto padded = audio::pad_waveforms(waves, lengths);
   batch.waveforms = std::move(padded.waveforms);
   batch.lengths = std::move(padded.lengths);

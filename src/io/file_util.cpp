@@ -1,5 +1,6 @@
 #include "hear/io/file_util.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,16 +34,33 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& byt
   }
   fs::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write '" + tmp.string() + "': " + std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(tmp);
-      throw Error("error while writing '" + tmp.string() + "' (disk full?)");
-    }
+  // POSIX calls rather than a stream, so a failure says why (ENOSPC, EFBIG under RLIMIT_FSIZE).
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write '" + tmp.string() + "': " + std::strerror(errno));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error(std::string(what) + " '" + tmp.string() + "' (for '" + path.string() +
+                "'): " + std::strerror(err));
+  };
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("error while writing");
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  // On disk before the rename makes it visible, so a power cut cannot leave a renamed empty file.
+  if (::fsync(fd) != 0) fail("error while flushing");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error("error while closing '" + tmp.string() + "': " + std::strerror(err));
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);

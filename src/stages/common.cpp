@@ -8,6 +8,7 @@
 #include "hear/models/weights.h"
 #include "hear/train/metrics.h"
 #include "hear/util/device.h"
+#include "hear/util/directory_lock.h"
 
 namespace hear::stages {
 namespace fs = std::filesystem;
@@ -25,6 +26,7 @@ void CorpusDataConfig::define(io::ConfigSchema& s) {
   s.field("train_manifest", train_manifest, "unlabelled training clips (TSV manifest)");
   s.field("valid_manifest", valid_manifest, "held-out clips (empty: no validation)");
   s.field("valid_max_batches", valid_max_batches, "validation batches (0: all)").min(0);
+  data::define_on_error(s, loader.on_error);
   s.section("loader", loader);
 }
 
@@ -106,6 +108,7 @@ StageRun::StageRun(fs::path run_dir, RunRequest request, const train::TrainerOpt
   // Under torchrun "cuda" is this rank's GPU, cuda:LOCAL_RANK.
   device_ = util::parse_device(train.device, "train.device", parallel_->local_rank());
   if (parallel_->is_main()) {
+    lock_ = std::make_unique<util::DirectoryLock>(dir_);
     prepare_run_dir(dir_, request_);
   } else {
     spdlog::set_level(spdlog::level::warn);

@@ -34,6 +34,7 @@ void FinetuneDataConfig::define(io::ConfigSchema& s) {
   s.field("valid_manifest", valid_manifest, "labelled validation clips (epoch selection)");
   s.field("test_manifest", test_manifest, "labelled test clips (scored with `best`)");
   s.field("fold_manifests", fold_manifests, "cross-validation: one manifest per fold");
+  data::define_on_error(s, loader.on_error);
   s.section("loader", loader);
 }
 

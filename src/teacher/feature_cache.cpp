@@ -17,7 +17,7 @@
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
-#include "hear/teacher/sha256.h"
+#include "hear/io/sha256.h"
 #include "hear/util/strings.h"
 
 namespace hear::teacher {
@@ -37,7 +37,7 @@ std::vector<std::pair<std::string, std::string>> CacheIdentity::fields() const {
 std::string CacheIdentity::digest() const {
   std::string text;
   for (const auto& [k, v] : fields()) text += k + "=" + v + "\n";
-  return sha256_hex(text);
+  return io::sha256_hex(text);
 }
 
 std::vector<std::string> CacheIdentity::differences(const CacheIdentity& expected) const {

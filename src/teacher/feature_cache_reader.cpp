@@ -17,7 +17,7 @@
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
-#include "hear/teacher/sha256.h"
+#include "hear/io/sha256.h"
 #include "hear/util/strings.h"
 
 namespace hear::teacher {

@@ -9,7 +9,7 @@
 
 #include "hear/audio/kaldi_fbank.h"
 #include "hear/error.h"
-#include "hear/teacher/sha256.h"
+#include "hear/io/sha256.h"
 #include "hear/util/strings.h"
 
 namespace hear::teacher {
@@ -342,7 +342,7 @@ std::string teacher_weights_sha256(const SsastTeacherImpl& teacher) {
   for (const auto& item : teacher.named_parameters(/*recurse=*/true)) {
     sorted[item.key()] = item.value();
   }
-  Sha256 h;
+  io::Sha256 h;
   for (const auto& [name, value] : sorted) {
     const at::Tensor t = value.detach().to(torch::kCPU, torch::kFloat).contiguous();
     const std::string head = name + c10::str(t.sizes());

@@ -11,7 +11,9 @@
 #include "hear/error.h"
 #include "hear/io/base64.h"
 #include "hear/io/file_util.h"
+#include "hear/io/sha256.h"
 #include "hear/models/weights.h"
+#include "hear/util/fault_point.h"
 #include "hear/util/strings.h"
 
 namespace hear::train {
@@ -49,13 +51,64 @@ fs::path with_suffix(const fs::path& dir, const std::string& suffix) {
   return p;
 }
 
-bool is_complete(const fs::path& dir) {
-  std::error_code ec;
-  return fs::is_regular_file(dir / "state.yaml", ec) &&
-         fs::is_regular_file(dir / "model.safetensors", ec);
+// The files a checkpoint's state.yaml vouches for, in the order they are written.
+constexpr const char* kDigestedFiles[] = {"model.safetensors", "optimizer.safetensors",
+                                          "config.yaml"};
+
+std::string file_digest_yaml(const fs::path& dir) {
+  YAML::Emitter out;
+  out << YAML::Flow << YAML::BeginMap;
+  for (const char* name : kDigestedFiles) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) continue;
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "bytes" << YAML::Value << fs::file_size(dir / name);
+    out << YAML::Key << "sha256" << YAML::Value << io::sha256_file(dir / name);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  return out.c_str();
 }
 
 }  // namespace
+
+std::string checkpoint_problem(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "does not exist";
+  if (!fs::is_regular_file(dir / "state.yaml", ec)) return "has no state.yaml";
+  YAML::Node root;
+  try {
+    root = YAML::Load(io::read_file(dir / "state.yaml"));
+  } catch (const std::exception& e) {
+    return std::string("state.yaml is unreadable (") + e.what() + ")";
+  }
+  if (!root.IsMap()) return "state.yaml is not a mapping";
+  if (!fs::is_regular_file(dir / "model.safetensors", ec)) return "has no model.safetensors";
+  const YAML::Node files = root["files"];
+  if (!files) return "";  // written before checksums existed: nothing to compare
+  if (!files.IsMap()) return "state.yaml's 'files' is not a mapping";
+  for (const auto& kv : files) {
+    const std::string name = kv.first.as<std::string>();
+    const fs::path file = dir / name;
+    if (!fs::is_regular_file(file, ec)) return name + " is missing";
+    try {
+      const auto bytes = kv.second["bytes"].as<uintmax_t>();
+      const auto size = fs::file_size(file);
+      if (size != bytes) {
+        return name + " has " + std::to_string(size) + " bytes, state.yaml says " +
+               std::to_string(bytes) + " (truncated?)";
+      }
+      if (io::sha256_file(file) != kv.second["sha256"].as<std::string>()) {
+        return name + " does not match its SHA-256 in state.yaml (corrupted)";
+      }
+    } catch (const YAML::Exception& e) {
+      return "state.yaml's entry for " + name + " is malformed (" + e.what() + ")";
+    }
+  }
+  return "";
+}
+
+namespace {}  // namespace
 
 std::string format_double(double v) {
   if (std::isnan(v)) return ".nan";
@@ -288,33 +341,42 @@ void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
                            {{"format", kCheckpointFormat}, {"optimizer", "adamw"}});
     }
     io::write_file_atomic(tmp / "config.yaml", config_yaml);
-    io::write_file_atomic(tmp / "state.yaml", train_state_to_yaml(state));
+    util::fault_point("checkpoint.files_written");
+    // state.yaml last: it vouches for the files above by size and SHA-256.
+    io::write_file_atomic(tmp / "state.yaml",
+                          train_state_to_yaml(state) + "files: " + file_digest_yaml(tmp) + "\n");
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
   }
+  util::fault_point("checkpoint.tmp_complete");
+  // NAME -> NAME.old (the previous checkpoint stays, for a NAME found damaged on resume), then
+  // NAME.tmp -> NAME. A crash in between leaves NAME.old, which loading falls back to.
   if (fs::exists(target, ec)) {
     fs::remove_all(old, ec);
     rename_or_throw(target, old);
   }
+  util::fault_point("checkpoint.previous_moved");
   rename_or_throw(tmp, target);
-  // Also clears a NAME.old left by an interrupted save, now that NAME is complete.
-  fs::remove_all(old, ec);
 }
 
 fs::path resolve_checkpoint_dir(const fs::path& dir) {
   const fs::path target = with_suffix(dir, "");
-  if (is_complete(target)) return target;
   const fs::path old = with_suffix(dir, ".old");
-  if (is_complete(old)) {
-    spdlog::warn("checkpoint '{}' is incomplete or missing; using '{}' (an interrupted save)",
-                 target.string(), old.string());
+  const std::string problem = checkpoint_problem(target);
+  if (problem.empty()) return target;
+  const std::string old_problem = checkpoint_problem(old);
+  if (old_problem.empty()) {
+    spdlog::warn("checkpoint '{}' {}; using the previous checkpoint '{}'", target.string(), problem,
+                 old.string());
     return old;
   }
   std::error_code ec;
-  if (!fs::exists(target, ec)) throw Error("checkpoint '" + target.string() + "' does not exist");
-  throw Error("'" + target.string() +
-              "' is not a checkpoint (needs state.yaml and model.safetensors)");
+  if (!fs::exists(target, ec) && !fs::exists(old, ec)) {
+    throw Error("checkpoint '" + target.string() + "' does not exist");
+  }
+  throw Error("no usable checkpoint: '" + target.string() + "' " + problem + ", and '" +
+              old.string() + "' " + old_problem);
 }
 
 LoadedCheckpoint load_checkpoint(const fs::path& dir, torch::nn::Module& model,

@@ -540,6 +540,10 @@ FitResult Trainer::fit(int64_t stop_at_step) {
                : result.finished       ? "finished"
                                        : "stopped",
                state_.step, checkpoint_dir("last").string());
+  if (loader_->skipped_files() > 0) {
+    spdlog::warn("data.on_error: skip left out {} clip(s) that could not be decoded (named above)",
+                 loader_->skipped_files());
+  }
   clear_stop_request();
   resumed_ = true;  // a later fit() continues this state (no reseeding, metrics appended)
   return result;

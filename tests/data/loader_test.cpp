@@ -326,6 +326,65 @@ TEST(DataLoader, DecodeErrorsNameTheFile) {
   EXPECT_THROW(DataLoader(entries, o, std::nullopt, loader_synthetic_clip), Error);
 }
 
+TEST(DataLoader, OnErrorSkipLeavesOutTheClipAndCountsIt) {
+  // Files that become unreadable mid-run (here from epoch 1 on): skip keeps training on the rest.
+  auto entries = loader_entries(6, 16000, 16000);
+  auto failing = [](const ManifestEntry& e, int64_t offset, int64_t length) {
+    if (e.path == "clip2.wav" || e.path == "clip5.wav") throw Error("truncated");
+    return loader_synthetic_clip(e, offset, length);
+  };
+  LoaderOptions o;
+  o.sampler.batch_size = 3;
+  o.sampler.shuffle = false;
+  o.num_workers = 2;
+  o.on_error = OnDataError::kSkip;
+  o.max_epochs = 2;
+  DataLoader loader(entries, o, std::nullopt, failing);
+  DataLoader reference(entries, o, std::nullopt, loader_synthetic_clip);
+  int64_t rows = 0;
+  while (auto batch = loader.next()) {
+    auto full = reference.next();
+    ASSERT_TRUE(full.has_value());
+    // The surviving rows are exactly the reference rows without the failing clips.
+    std::vector<int64_t> keep;
+    for (int64_t r = 0; r < full->size(); ++r) {
+      const auto& path = full->paths[static_cast<size_t>(r)];
+      if (path != "clip2.wav" && path != "clip5.wav") keep.push_back(r);
+    }
+    ASSERT_EQ(batch->size(), static_cast<int64_t>(keep.size()));
+    const auto index = torch::tensor(keep, torch::kLong);
+    EXPECT_TRUE(torch::equal(batch->labels, full->labels.index_select(0, index)));
+    const int64_t s = batch->waveforms.size(1);
+    EXPECT_TRUE(
+        torch::equal(batch->waveforms, full->waveforms.index_select(0, index).narrow(1, 0, s)));
+    rows += batch->size();
+  }
+  EXPECT_EQ(rows, 8);  // 2 epochs x (6 - 2)
+  EXPECT_EQ(loader.skipped_files(), 4);
+
+  // stop (the default) ends the run at the first failure, naming the file; a batch whose every
+  // clip fails is an error under skip too.
+  o.on_error = OnDataError::kStop;
+  DataLoader stopping(entries, o, std::nullopt, failing);
+  try {
+    stopping.next();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot decode 'clip2.wav': truncated"), std::string::npos)
+        << e.what();
+  }
+  o.on_error = OnDataError::kSkip;
+  auto all_fail = [](const ManifestEntry&, int64_t, int64_t) -> at::Tensor { throw Error("gone"); };
+  DataLoader hopeless(entries, o, std::nullopt, all_fail);
+  try {
+    hopeless.next();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("every other clip of the batch"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Segmenter, SlicesAreNeverDecodedToTheEndOfTheFile) {
   // Entry offsets do not move segments: offsets stay relative to the entry's start.
   std::vector<ManifestEntry> e = {{"noise.wav", 16000, "", 8000}, {"clip.wav", 16000, "", 0}};

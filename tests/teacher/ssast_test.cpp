@@ -13,7 +13,7 @@
 #include "hear/audio/frontend.h"
 #include "hear/error.h"
 #include "hear/io/safetensors.h"
-#include "hear/teacher/sha256.h"
+#include "hear/io/sha256.h"
 #include "hear/teacher/ssast.h"
 #include "test_util.h"
 
@@ -326,11 +326,12 @@ TEST(SsastCheckpoint, WeightsFingerprintFollowsTheValues) {
 }
 
 TEST(Sha256Test, KnownVectors) {
-  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+  EXPECT_EQ(io::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(io::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(io::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  Sha256 h;  // a million 'a' fed in uneven pieces
+  io::Sha256 h;  // a million 'a' fed in uneven pieces
   const std::string chunk(997, 'a');
   size_t left = 1000000;
   while (left > 0) {
@@ -341,8 +342,8 @@ TEST(Sha256Test, KnownVectors) {
   EXPECT_EQ(h.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   test::TempDir dir;
   std::ofstream(dir / "x.bin", std::ios::binary) << "abc";
-  EXPECT_EQ(sha256_file(dir / "x.bin"), sha256_hex("abc"));
-  EXPECT_THROW(sha256_file(dir / "missing.bin"), Error);
+  EXPECT_EQ(io::sha256_file(dir / "x.bin"), io::sha256_hex("abc"));
+  EXPECT_THROW(io::sha256_file(dir / "missing.bin"), Error);
 }
 
 }  // namespace hear::teacher

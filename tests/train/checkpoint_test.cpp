@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "hear/error.h"
 #include "hear/io/file_util.h"
 #include "hear/io/safetensors.h"
@@ -119,7 +121,10 @@ TEST(Checkpoint, ReplacesAtomicallyAndFallsBackToOld) {
   for (const auto& d : std::filesystem::directory_iterator(dir.path())) {
     names.push_back(d.path().filename().string());
   }
-  EXPECT_EQ(names, std::vector<std::string>{"best"});
+  std::sort(names.begin(), names.end());
+  // best.old is the previous checkpoint, kept for a best found damaged later.
+  EXPECT_EQ(names, (std::vector<std::string>{"best", "best.old"}));
+  std::filesystem::remove_all(dir / "best.old");
   auto m2 = checkpoint_model();
   EXPECT_EQ(load_checkpoint(ck, *m2, nullptr).state.step, 2);
   EXPECT_FALSE(std::filesystem::exists(ck / "optimizer.safetensors"));
@@ -136,10 +141,11 @@ TEST(Checkpoint, ReplacesAtomicallyAndFallsBackToOld) {
   const auto loaded = load_checkpoint(ck, *m2, nullptr);
   EXPECT_EQ(loaded.state.step, 2);
   EXPECT_EQ(loaded.dir, dir / "best.old");
-  // The next save cleans up.
+  // The next save completes NAME again and keeps NAME.old as its predecessor.
+  st.step = 3;
   save_checkpoint(ck, *m, nullptr, st, "a: 3\n");
-  EXPECT_FALSE(std::filesystem::exists(dir / "best.old"));
-  EXPECT_TRUE(std::filesystem::exists(ck / "state.yaml"));
+  EXPECT_EQ(load_checkpoint(ck, *m2, nullptr).state.step, 3);
+  EXPECT_EQ(load_checkpoint(dir / "best.old", *m2, nullptr).state.step, 2);
 }
 
 TEST(Checkpoint, LoadErrorsNameTheProblem) {
@@ -170,8 +176,56 @@ TEST(Checkpoint, LoadErrorsNameTheProblem) {
   EXPECT_NE(yaml_err.find("'step'"), std::string::npos) << yaml_err;
 
   std::filesystem::remove(ck / "model.safetensors");
-  EXPECT_NE(checkpoint_error([&] { load_checkpoint(ck, *m, nullptr); }).find("not a checkpoint"),
-            std::string::npos);
+  const std::string missing = checkpoint_error([&] { load_checkpoint(ck, *m, nullptr); });
+  EXPECT_NE(missing.find("'" + ck.string() + "' has no model.safetensors"), std::string::npos)
+      << missing;
+}
+
+TEST(Checkpoint, ChecksumsDetectDamageAndFallBackToThePrevious) {
+  torch::manual_seed(4);
+  auto m = checkpoint_model();
+  auto opt = make_adamw(m->parameters(), OptimizerOptions{});
+  checkpoint_train_steps(m, *opt, 1);
+  TrainState st;
+  st.torch_rng = get_torch_rng_state();
+  test::TempDir dir;
+  const auto ck = dir / "last";
+  st.step = 1;
+  save_checkpoint(ck, *m, opt.get(), st, "a: 1\n");
+  st.step = 2;
+  save_checkpoint(ck, *m, opt.get(), st, "a: 2\n");
+  EXPECT_EQ(checkpoint_problem(ck), "");
+  const std::string state = io::read_file(ck / "state.yaml");
+  EXPECT_NE(state.find("files: {model.safetensors: {bytes: "), std::string::npos) << state;
+  EXPECT_NE(state.find("optimizer.safetensors"), std::string::npos) << state;
+
+  // Truncated: the size no longer matches; loading warns and uses last.old (one interval lost).
+  const std::string model_bytes = io::read_file(ck / "model.safetensors");
+  io::write_file_atomic(ck / "model.safetensors", model_bytes.substr(0, model_bytes.size() / 2));
+  EXPECT_NE(checkpoint_problem(ck).find("model.safetensors has"), std::string::npos);
+  EXPECT_NE(checkpoint_problem(ck).find("(truncated?)"), std::string::npos);
+  auto m2 = checkpoint_model();
+  auto opt2 = make_adamw(m2->parameters(), OptimizerOptions{});
+  auto loaded = load_checkpoint(ck, *m2, opt2.get());
+  EXPECT_EQ(loaded.dir, dir / "last.old");
+  EXPECT_EQ(loaded.state.step, 1);
+
+  // Corrupted in place (same size, one byte flipped): the SHA-256 tells.
+  std::string opt_bytes = io::read_file(ck / "optimizer.safetensors");
+  io::write_file_atomic(ck / "model.safetensors", model_bytes);
+  EXPECT_EQ(checkpoint_problem(ck), "");
+  opt_bytes[opt_bytes.size() - 3] ^= 0x40;
+  io::write_file_atomic(ck / "optimizer.safetensors", opt_bytes);
+  EXPECT_EQ(checkpoint_problem(ck),
+            "optimizer.safetensors does not match its SHA-256 in state.yaml (corrupted)");
+  EXPECT_EQ(load_checkpoint(ck, *m2, opt2.get()).dir, dir / "last.old");
+
+  // Both damaged: an error naming both problems, nothing loaded.
+  io::write_file_atomic(dir / "last.old" / "state.yaml", "{unclosed");
+  const std::string both = checkpoint_error([&] { load_checkpoint(ck, *m2, opt2.get()); });
+  EXPECT_NE(both.find("no usable checkpoint"), std::string::npos) << both;
+  EXPECT_NE(both.find("does not match its SHA-256"), std::string::npos) << both;
+  EXPECT_NE(both.find("state.yaml is unreadable"), std::string::npos) << both;
 }
 
 }  // namespace

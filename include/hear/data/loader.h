@@ -10,6 +10,8 @@
 // corpus.
 #include <ATen/core/Tensor.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -99,12 +101,24 @@ using DecodeFn =
 // The default: hear::audio::load_audio with offset (entry.offset + offset) and duration.
 DecodeFn audio_file_decoder();
 
+// What a clip that cannot be decoded mid-run (deleted, truncated, NaN/Inf samples) does to its
+// batch: stop the run with an error naming the file, or leave the clip out of the batch (logged by
+// name and counted, DataLoader::skipped_files). A batch whose every clip fails is an error either
+// way.
+enum class OnDataError { kStop, kSkip };
+constexpr std::array<std::pair<OnDataError, const char*>, 2> enum_names(OnDataError) {
+  return {{{OnDataError::kStop, "stop"}, {OnDataError::kSkip, "skip"}}};
+}
+
 struct LoaderOptions {
   SamplerOptions sampler;
   SegmentOptions segments;
   int num_workers = 2;         // decoding threads (0: decode on the caller's thread)
   int64_t queue_capacity = 8;  // batches alive at once (decoding + ready); >= 1
   int64_t max_epochs = 0;      // next() returns nullopt after this many epochs (0: endless)
+  // Not under `loader`: each stage's data section defines it as `data.on_error`
+  // (define_on_error), next to the manifests it is about.
+  OnDataError on_error = OnDataError::kStop;
 
   void define(io::ConfigSchema& s) {
     s.section("sampler", sampler);
@@ -113,6 +127,9 @@ struct LoaderOptions {
     s.field("queue_capacity", queue_capacity, "batches in flight (bounded memory)").min(1);
   }
 };
+
+// Defines `on_error` in a data section.
+void define_on_error(io::ConfigSchema& s, OnDataError& on_error);
 
 class DataLoader {
  public:
@@ -133,7 +150,9 @@ class DataLoader {
   void seek(const LoaderPosition& pos);  // drops queued work; the next batch is `pos`
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   int64_t segments_per_epoch() const { return segments_per_epoch_; }
-  int64_t skipped_clips() const { return skipped_clips_; }
+  int64_t skipped_clips() const { return skipped_clips_; }  // too short for the segment rule
+  // Clips left out of their batch for a decoding error (on_error: skip), since construction.
+  int64_t skipped_files() const { return skipped_files_.load(); }
   const LabelMap& labels() const { return labels_; }
   const std::vector<ManifestEntry>& entries() const { return entries_; }
   // Largest number of batches that were alive (claimed by a worker, not yet delivered) at once.
@@ -160,6 +179,7 @@ class DataLoader {
   int64_t batches_per_epoch_ = 0;
   int64_t segments_per_epoch_ = 0;
   int64_t skipped_clips_ = 0;
+  mutable std::atomic<int64_t> skipped_files_{0};
 
   // Tickets number batches from epoch 0 batch 0: ticket = epoch * batches_per_epoch + batch.
   mutable std::mutex mutex_;

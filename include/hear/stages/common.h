@@ -27,6 +27,9 @@
 namespace torch::nn {
 class Module;
 }
+namespace hear::util {
+class DirectoryLock;
+}
 
 namespace hear::stages {
 
@@ -85,7 +88,8 @@ void prepare_run_dir(const std::filesystem::path& run_dir, const RunRequest& req
 // In a data-parallel launch (torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, see
 // train/distributed.h) every rank constructs the same StageRun: it joins the process group, rank
 // 0 alone prepares RUN_DIR, writes logs, checkpoints and exports, and the other ranks log
-// warnings only.
+// warnings only. Rank 0 holds RUN_DIR/lock (util/directory_lock.h) until the StageRun ends: a
+// second program started on the same RUN_DIR refuses with the holder's pid.
 class StageRun {
  public:
   // `train`: the seed and train.device (resolved here: "cuda" is cuda:LOCAL_RANK under
@@ -119,6 +123,7 @@ class StageRun {
   RunRequest request_;
   c10::Device device_ = c10::kCPU;
   std::shared_ptr<train::DataParallel> parallel_;
+  std::unique_ptr<util::DirectoryLock> lock_;
 };
 
 // Runs `score` on every batch of `entries` (evaluation_loader_options with consecutive segments)

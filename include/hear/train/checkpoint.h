@@ -6,12 +6,14 @@
 //   NAME/optimizer.safetensors  AdamW state per parameter name: "<name>.step" (int64 scalar),
 //                               "<name>.exp_avg", "<name>.exp_avg_sq" (+ ".max_exp_avg_sq" with
 //                               amsgrad); parameters that never had a gradient have no entry
-//   NAME/state.yaml             TrainState below (RNG state as base64)
 //   NAME/config.yaml            the resolved config, as given
+//   NAME/state.yaml             TrainState below (RNG state as base64), written last, with
+//                               `files:` the size and SHA-256 of each file above
 //
-// Saving writes NAME.tmp/ completely, then renames NAME -> NAME.old, NAME.tmp -> NAME and removes
-// NAME.old, so NAME is always either the old or the new checkpoint. If a crash leaves only
-// NAME.old, loading falls back to it.
+// Saving writes NAME.tmp/ completely, then renames NAME -> NAME.old and NAME.tmp -> NAME; NAME.old
+// (the previous checkpoint) stays. Loading checks NAME against its state.yaml and falls back to
+// NAME.old with a warning when NAME is missing, incomplete, truncated or corrupted, so a crash or
+// a damaged file costs at most one checkpoint interval.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -76,7 +78,13 @@ struct LoadedCheckpoint {
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
                                  torch::optim::AdamW* optimizer);
 
-// NAME if it holds a checkpoint, else NAME.old if that does; throws naming NAME otherwise.
+// What is wrong with checkpoint directory `dir` ("" when it is complete and every file matches
+// the size and SHA-256 its state.yaml records), e.g. "model.safetensors has 12 bytes, state.yaml
+// says 4096 (truncated?)".
+std::string checkpoint_problem(const std::filesystem::path& dir);
+
+// NAME if it is intact, else NAME.old (with a warning saying what is wrong with NAME); throws
+// naming both problems when neither is usable.
 std::filesystem::path resolve_checkpoint_dir(const std::filesystem::path& dir);
 
 }  // namespace hear::train

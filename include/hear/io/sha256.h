@@ -1,6 +1,6 @@
 #pragma once
 // SHA-256 (FIPS 180-4) through OpenSSL's EVP interface, used to fingerprint teacher weights for
-// the teacher-feature cache.
+// the teacher-feature cache and checkpoint files (train/checkpoint.h).
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -9,7 +9,7 @@
 
 struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
 
-namespace hear::teacher {
+namespace hear::io {
 
 class Sha256 {
  public:
@@ -38,4 +38,4 @@ std::string sha256_hex(const std::string& bytes);
 // Streams the file; throws hear::Error naming it when it cannot be read.
 std::string sha256_file(const std::filesystem::path& path);
 
-}  // namespace hear::teacher
+}  // namespace hear::io

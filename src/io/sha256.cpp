@@ -1,4 +1,4 @@
-#include "hear/teacher/sha256.h"
+#include "hear/io/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -7,7 +7,7 @@
 
 #include "hear/error.h"
 
-namespace hear::teacher {
+namespace hear::io {
 
 void Sha256::CtxFree::operator()(evp_md_ctx_st* ctx) const {
   EVP_MD_CTX_free(ctx);
@@ -69,4 +69,4 @@ std::string sha256_file(const std::filesystem::path& path) {
   return h.hex_digest();
 }
 
-}  // namespace hear::teacher
+}  // namespace hear::io
