@@ -145,6 +145,13 @@ def iterate(preset, work, results):
     if not mam0.exists():
         mam0 = REPO / "models" / name / "acoustic_model.safetensors"  # the shipped MAM 0
     it = work / "iteration1"
+    committed = results / "iteration1" / "tokenizer.safetensors"  # tokenizer 1, once trained
+    if committed.exists() and not (REPO / it / "tokenizer" / "tokenizer.safetensors").exists():
+        (REPO / it / "tokenizer").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(committed, REPO / it / "tokenizer" / "tokenizer.safetensors")
+        shutil.copyfile(results / "iteration1" / "tokenizer_metrics.csv",
+                        REPO / it / "tokenizer" / "metrics.csv")
+        log(f"tokenizer 1: the committed {committed}")
     arch = model_arch(cfg / "model.yaml")
     teacher = [f"teacher.hear_model.{k}={v}" for k, v in arch.items()]
     stage("hear-tokenizer-train", cfg / "tokenizer.yaml", it / "tokenizer", "tokenizer.safetensors",
@@ -182,7 +189,8 @@ def iteration_table(preset, work, it, results):
         tail = rows[-8:]
         return sum(r[key] for r in tail) / len(tail)
 
-    tok1, mam1 = metrics(it / "tokenizer"), metrics(it / "pretrain")
+    tok1 = csv_rows(REPO / it / "tokenizer" / "metrics.csv")
+    mam1 = metrics(it / "pretrain")
     tok0 = [r for r in csv_rows(results / "tokenizer_metrics.csv")]
     mam0 = [r for r in csv_rows(results / "pretrain_metrics.csv")]
     lines = [f"# teacher.kind hear: one BEATs-style iteration ({preset} preset)", "",
@@ -204,9 +212,7 @@ def iteration_table(preset, work, it, results):
              f"{cell(results, 'sid', 'scratch')} |"]
     out = results / "iteration1"
     out.mkdir(parents=True, exist_ok=True)
-    for src, dst in [(it / "tokenizer" / "metrics.csv", "tokenizer_metrics.csv"),
-                     (it / "pretrain" / "metrics.csv", "pretrain_metrics.csv")]:
-        shutil.copyfile(REPO / src, out / dst)
+    shutil.copyfile(REPO / it / "pretrain" / "metrics.csv", out / "pretrain_metrics.csv")
     (out / "iteration.md").write_text("\n".join(lines) + "\n")
     log(f"wrote {out / 'iteration.md'}")
 

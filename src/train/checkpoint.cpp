@@ -355,8 +355,8 @@ void save_checkpoint(const fs::path& dir, const torch::nn::Module& model,
   if (fs::exists(target, ec)) {
     fs::remove_all(old, ec);
     rename_or_throw(target, old);
+    util::fault_point("checkpoint.previous_moved");
   }
-  util::fault_point("checkpoint.previous_moved");
   rename_or_throw(tmp, target);
 }
 
