@@ -145,6 +145,11 @@ void apply_node(ConfigSchema& schema, const YAML::Node& node, const std::string&
                 "' must be a mapping of keys to values");
   }
   for (const auto& kv : node) {
+    // A complex key ("? [a, b]: 1", found by tests/fuzz/config_fuzz.cpp) has no name.
+    if (!kv.first.IsScalar()) {
+      throw Error(source + ": a key" + (prefix.empty() ? "" : " in '" + prefix + "'") +
+                  " is not a plain name (line " + std::to_string(kv.first.Mark().line + 1) + ")");
+    }
     const std::string name = kv.first.as<std::string>();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     if (auto* f = schema.find_field(name)) {
@@ -296,6 +301,9 @@ void apply_override(ConfigSchema& schema, const std::string& assignment) {
   }
   const std::string key = util::trim(assignment.substr(0, eq));
   const std::string value = assignment.substr(eq + 1);
+  if (key.empty()) {  // found by tests/fuzz/config_fuzz.cpp: "=x" split into no key parts
+    throw Error("config override '" + assignment + "': the key before '=' is empty");
+  }
   ConfigSchema* node = &schema;
   std::string prefix;
   std::stringstream ss(key);

@@ -120,6 +120,23 @@ TEST(Config, UnknownKeysListTheValidOnes) {
   EXPECT_NE(msg.find("'model.hiden_size'"), std::string::npos) << msg;
 }
 
+TEST(Config, FuzzFindingsAreClearErrors) {
+  // tests/fuzz/config_fuzz.cpp found "=value" (an empty key) reading an empty vector's back().
+  ConfigTestRun c;
+  for (const char* o : {"=x", "  =mode: random_crop", "."}) {
+    const auto msg = error_of([&] { load_config_into(c, std::nullopt, {o}); });
+    EXPECT_NE(msg.find("config override"), std::string::npos) << o << ": " << msg;
+  }
+  EXPECT_NE(error_of([&] { load_config_into(c, std::nullopt, {"train..lr=1"}); }).find("unknown"),
+            std::string::npos);
+  // ... and a complex YAML key ("? sampler:"), which escaped as YAML::TypedBadConversion.
+  test::TempDir dir;
+  write_file_atomic(dir / "complex.yaml", "train:\n? lr:\n");
+  const auto msg = error_of([&] { load_config_into(c, dir / "complex.yaml", {}); });
+  EXPECT_NE(msg.find("complex.yaml: a key is not a plain name (line 2)"), std::string::npos)
+      << msg;
+}
+
 TEST(Config, WrongTypesAndRangesNameKeyAndValue) {
   ConfigTestRun c;
   auto msg = error_of([&] { load_config_into(c, std::nullopt, {"model.hidden_size=abc"}); });
