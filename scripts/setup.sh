@@ -19,6 +19,7 @@ PACKAGES=(
   python3-pydantic      # the official code's configs, for hear-bench --compare-reference
   python3-dev pybind11-dev python3-pybind11 python3-pytest  # the hear_cpp Python module + tests
   sox espeak-ng
+  clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes for the fuzz targets (tests/fuzz)
 )
 
 source "$(dirname "$0")/apt_install.sh"

@@ -54,7 +54,16 @@ check_doc_table() {
   { echo "$begin"; echo "$header"; sed 's/[^|]//g; s/|/---|/g; s/^---//' <<< "$header"
     cat "$rows"; echo "$end"; } > "$T/generated_$name.md"
   local current
-  current=$(sed -n "/^$begin\$/,/^$end\$/p" "$doc" 2>/dev/null || true)
+  current=$(py - "$doc" "$begin" "$end" <<'PY'
+import sys
+doc, begin, end = sys.argv[1:]
+try:
+    text = open(doc).read()
+    print(text[text.index(begin):text.index(end) + len(end)])
+except (OSError, ValueError):
+    pass
+PY
+)
   if [ "${HEAR_UPDATE_DOCS:-0}" = 1 ]; then
     py - "$doc" "$T/generated_$name.md" "$begin" "$end" <<'PY'
 import sys
