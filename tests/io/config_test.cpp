@@ -133,8 +133,7 @@ TEST(Config, FuzzFindingsAreClearErrors) {
   test::TempDir dir;
   write_file_atomic(dir / "complex.yaml", "train:\n? lr:\n");
   const auto msg = error_of([&] { load_config_into(c, dir / "complex.yaml", {}); });
-  EXPECT_NE(msg.find("complex.yaml: a key is not a plain name (line 2)"), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("complex.yaml: a key is not a plain name (line 2)"), std::string::npos) << msg;
 }
 
 TEST(Config, WrongTypesAndRangesNameKeyAndValue) {
