@@ -145,7 +145,7 @@ def iterate(preset, work, results):
     if not mam0.exists():
         mam0 = REPO / "models" / name / "acoustic_model.safetensors"  # the shipped MAM 0
     it = work / "iteration1"
-    committed = results / "iteration1" / "tokenizer.safetensors"  # tokenizer 1, once trained
+    committed = REPO / "models" / f"{name}-iter1" / "tokenizer.safetensors"  # tokenizer 1
     if committed.exists() and not (REPO / it / "tokenizer" / "tokenizer.safetensors").exists():
         (REPO / it / "tokenizer").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(committed, REPO / it / "tokenizer" / "tokenizer.safetensors")

@@ -88,6 +88,7 @@ std::string checkpoint_problem(const fs::path& dir) {
   if (!files) return "";  // written before checksums existed: nothing to compare
   if (!files.IsMap()) return "state.yaml's 'files' is not a mapping";
   for (const auto& kv : files) {
+    if (!kv.first.IsScalar()) return "state.yaml's 'files' has a key that is not a file name";
     const std::string name = kv.first.as<std::string>();
     const fs::path file = dir / name;
     if (!fs::is_regular_file(file, ec)) return name + " is missing";
@@ -107,8 +108,6 @@ std::string checkpoint_problem(const fs::path& dir) {
   }
   return "";
 }
-
-namespace {}  // namespace
 
 std::string format_double(double v) {
   if (std::isnan(v)) return ".nan";
