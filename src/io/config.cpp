@@ -194,7 +194,6 @@ void run_checks(const ConfigSchema& schema, const ConfigCheck& where) {
 void emit(YAML::Emitter& out, const ConfigSchema& schema) {
   out << YAML::BeginMap;
   for (const auto& f : schema.node().fields) {
-    if (!f.doc.empty()) out << YAML::Comment(f.doc);
     out << YAML::Key << f.name << YAML::Value;
     const auto values = f.get();
     auto emit_scalar = [&](const std::string& v) {
@@ -211,6 +210,8 @@ void emit(YAML::Emitter& out, const ConfigSchema& schema) {
     } else {
       emit_scalar(values.at(0));
     }
+    // After the value: yaml-cpp writes a comment at the end of the line it is on.
+    if (!f.doc.empty()) out << YAML::Comment(f.doc);
   }
   for (const auto& [name, child] : schema.node().sections) {
     out << YAML::Key << name << YAML::Value;

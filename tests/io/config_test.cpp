@@ -102,7 +102,9 @@ TEST(Config, DumpRoundTripsExactly) {
   EXPECT_EQ(back.model.sizes, c.model.sizes);
   EXPECT_EQ(back.train.tags, c.train.tags);
   EXPECT_EQ(config_to_yaml(back), text);
-  EXPECT_NE(text.find("peak learning rate"), std::string::npos);  // docs as comments
+  // Each key's doc is a comment on the key's own line (not the next key's).
+  EXPECT_NE(text.find("lr: 0.30000000000000004  # peak learning rate\n"), std::string::npos)
+      << text;
 }
 
 TEST(Config, UnknownKeysListTheValidOnes) {
