@@ -167,6 +167,77 @@ def iterate(preset, work, results):
     iteration_table(preset, work, it, results)
 
 
+# Pre-training variants of the cpu preset (issue 14: why Base does not beat Scratch on esc / sid):
+# each is MAM 0's stage 2 (same tokenizer 0, data, steps and seed) with its overrides, then Base
+# fine-tuned on esc-local and sid-local exactly as in the grid.
+TRIALS = {
+    "cpu": {
+        "mask65": {"pretrain": ["model.mask_rate=0.655"],
+                   "what": "65.5 % masking (the reference's effective rate) instead of 40 %"},
+    },
+}
+
+
+def trials(preset, work, results, names):
+    tokenizer = REPO / work / "tokenizer" / "tokenizer.safetensors"
+    if not tokenizer.exists():
+        tokenizer = REPO / "models" / MODEL_NAMES[preset] / "tokenizer.safetensors"  # the shipped one
+    cfg = PRESETS[preset]["configs"]
+    for name in names:
+        if name not in TRIALS.get(preset, {}):
+            sys.exit(f"reproduce: unknown trial '{name}' (known: {', '.join(TRIALS.get(preset, {}))})")
+        trial, tw = TRIALS[preset][name], work / "trials" / name
+        stage("hear-pretrain", cfg / "pretrain.yaml", tw / "pretrain", "acoustic_model.safetensors",
+              [f"tokenizer_weights={tokenizer}", *trial["pretrain"]], tw / "logs" / "pretrain.log")
+        out = results / "trials" / name
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / tw / "pretrain" / "metrics.csv", out / "pretrain_metrics.csv")
+        mam = REPO / tw / "pretrain" / "acoustic_model.safetensors"
+        for task in ("esc", "sid"):
+            for seed in PRESETS[preset]["tasks"][task]["seeds"]:
+                finetune_run(preset, tw, out, task, "base", seed, mam)
+    trials_table(preset, results)
+
+
+def trials_table(preset, results):
+    mam0 = csv_rows(results / "pretrain_metrics.csv")
+    lines = [f"# Pre-training variants ({preset} preset)", "",
+             "Each variant is MAM 0's stage 2 (tokenizer 0, pretrain-local, 2,500 steps, seed 0) with "
+             "one change, then Base fine-tuned exactly as in the grid. Accuracy %, mean +- std over "
+             "the 5 esc-local folds / 3 sid-local seeds; masked accuracy: mean of the last 8 report "
+             "intervals.", "",
+             "| pre-training | change | masked acc | esc-local Base | sid-local Base |",
+             "|---|---|---|---|---|",
+             f"| MAM 0 (the grid's) | - | {last_mean(mam0, 'masked_acc'):.4f} | "
+             f"{accuracy_cell(results, 'esc', 'base')} | {accuracy_cell(results, 'sid', 'base')} |"]
+    for name, trial in TRIALS.get(preset, {}).items():
+        out = results / "trials" / name
+        if not (out / "pretrain_metrics.csv").exists():
+            continue
+        acc = last_mean(csv_rows(out / "pretrain_metrics.csv"), "masked_acc")
+        lines.append(f"| {name} | {trial['what']} | {acc:.4f} | {accuracy_cell(out, 'esc', 'base')} "
+                     f"| {accuracy_cell(out, 'sid', 'base')} |")
+    lines.append(f"| Scratch | no pre-training | | {accuracy_cell(results, 'esc', 'scratch')} | "
+                 f"{accuracy_cell(results, 'sid', 'scratch')} |")
+    (results / "trials" / "trials.md").write_text("\n".join(lines) + "\n")
+    log(f"wrote {results / 'trials' / 'trials.md'}")
+
+
+def accuracy_cell(rdir, task, setting):
+    """mean +- std (n) over every fold / seed of rdir/runs/TASK__SETTING__seed*.json."""
+    v = []
+    for f in sorted((rdir / "runs").glob(f"{task}__{setting}__seed*.json")):
+        v.extend(100 * x for x in json.load(open(f))["per_fold_or_run"])
+    if not v:
+        return "-"
+    return f"{statistics.mean(v):.1f} +- {statistics.stdev(v) if len(v) > 1 else 0:.1f} (n={len(v)})"
+
+
+def last_mean(rows, key, n=8):
+    tail = rows[-n:]
+    return sum(r[key] for r in tail) / len(tail)
+
+
 def model_arch(model_yaml):
     """The acoustic_model section of a model.yaml (flow mapping of ints)."""
     for line in open(model_yaml):
@@ -177,18 +248,6 @@ def model_arch(model_yaml):
 
 
 def iteration_table(preset, work, it, results):
-    def cell(rdir, task, setting):
-        v = []
-        for f in sorted((rdir / "runs").glob(f"{task}__{setting}__seed*.json")):
-            v.extend(100 * x for x in json.load(open(f))["per_fold_or_run"])
-        if not v:
-            return "-"
-        return f"{statistics.mean(v):.1f} +- {statistics.stdev(v) if len(v) > 1 else 0:.1f} (n={len(v)})"
-
-    def last(rows, key):
-        tail = rows[-8:]
-        return sum(r[key] for r in tail) / len(tail)
-
     tok1 = csv_rows(REPO / it / "tokenizer" / "metrics.csv")
     mam1 = metrics(it / "pretrain")
     tok0 = [r for r in csv_rows(results / "tokenizer_metrics.csv")]
@@ -201,15 +260,15 @@ def iteration_table(preset, work, it, results):
              "means of the last 8 report intervals.", "",
              "| | codes used / batch | perplexity | masked acc | esc-local Base | sid-local Base |",
              "|---|---|---|---|---|---|",
-             f"| iteration 0 (teacher none) | {last(tok0, 'codes_used'):.0f} | "
-             f"{last(tok0, 'perplexity'):.0f} | {last(mam0, 'masked_acc'):.4f} | "
-             f"{cell(results, 'esc', 'base')} | {cell(results, 'sid', 'base')} |",
-             f"| iteration 1 (teacher hear) | {last(tok1, 'codes_used'):.0f} | "
-             f"{last(tok1, 'perplexity'):.0f} | {last(mam1, 'masked_acc'):.4f} | "
-             f"{cell(results / 'iteration1', 'esc', 'base')} | "
-             f"{cell(results / 'iteration1', 'sid', 'base')} |",
-             f"| Scratch (no pre-training) | | | | {cell(results, 'esc', 'scratch')} | "
-             f"{cell(results, 'sid', 'scratch')} |"]
+             f"| iteration 0 (teacher none) | {last_mean(tok0, 'codes_used'):.0f} | "
+             f"{last_mean(tok0, 'perplexity'):.0f} | {last_mean(mam0, 'masked_acc'):.4f} | "
+             f"{accuracy_cell(results, 'esc', 'base')} | {accuracy_cell(results, 'sid', 'base')} |",
+             f"| iteration 1 (teacher hear) | {last_mean(tok1, 'codes_used'):.0f} | "
+             f"{last_mean(tok1, 'perplexity'):.0f} | {last_mean(mam1, 'masked_acc'):.4f} | "
+             f"{accuracy_cell(results / 'iteration1', 'esc', 'base')} | "
+             f"{accuracy_cell(results / 'iteration1', 'sid', 'base')} |",
+             f"| Scratch (no pre-training) | | | | {accuracy_cell(results, 'esc', 'scratch')} | "
+             f"{accuracy_cell(results, 'sid', 'scratch')} |"]
     out = results / "iteration1"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO / it / "pretrain" / "metrics.csv", out / "pretrain_metrics.csv")
@@ -448,7 +507,10 @@ def main():
     ap.add_argument("--stages", default="data,pretrain,ship,grid,tables",
                     help="comma-separated subset of data,pretrain,ship,grid,tables; also "
                          "'iterate' (not by default): tokenizer 1 distilled from MAM 0 "
-                         "(teacher.kind hear) -> MAM 1 -> Base on esc and sid")
+                         "(teacher.kind hear) -> MAM 1 -> Base on esc and sid; and "
+                         "'trials' (not by default): the pre-training variants of --trials")
+    ap.add_argument("--trials", default="mask65",
+                    help="trials: comma-separated names of TRIALS (default: mask65)")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
     ap.add_argument("--tasks", help="grid: only these tasks (comma-separated: esc,sid,gscv2,gscv1)")
     ap.add_argument("--settings", help="grid: only these settings (comma-separated)")
@@ -475,6 +537,8 @@ def main():
             finetune_run(a.preset, work, results, task, setting, seed, pretrained)
     if "iterate" in stages:
         iterate(a.preset, work, results)
+    if "trials" in stages:
+        trials(a.preset, work, results, a.trials.split(","))
     if "tables" in stages:
         results.mkdir(parents=True, exist_ok=True)
         rows = table4(a.preset, results)
