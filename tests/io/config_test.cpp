@@ -4,7 +4,6 @@
 
 #include "hear/error.h"
 #include "hear/io/file_util.h"
-#include "hear/train/trainer.h"
 #include "test_util.h"
 
 namespace hear::io {
@@ -262,25 +261,6 @@ TEST(Config, CrossFieldChecksNameTheFullKey) {
             std::string::npos)
       << msg;
   EXPECT_NO_THROW(validate_config(ConfigTestTop{}));
-}
-
-struct ConfigTestStage {
-  train::TrainerOptions train;
-  void define(ConfigSchema& s) { s.section("train", train); }
-};
-
-TEST(Config, OptimizerBetasErrorsNameTheDottedKey) {
-  ConfigTestStage c;
-  auto msg = error_of([&] { load_config_into(c, std::nullopt, {"train.optimizer.betas=[0.9]"}); });
-  EXPECT_NE(msg.find("config key 'train.optimizer.betas'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("2 values"), std::string::npos) << msg;
-  msg = error_of([&] { load_config_into(c, std::nullopt, {"train.optimizer.betas=[0.9, 1.0]"}); });
-  EXPECT_NE(msg.find("config key 'train.optimizer.betas'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("above the maximum"), std::string::npos) << msg;
-  train::OptimizerOptions o;
-  o.betas = {0.9, 0.999, 0.5};
-  test::expect_error_containing([&] { validate_config(o, "train.optimizer"); },
-                                {"config key 'train.optimizer.betas'", "got 3"});
 }
 
 // ------------------------------------------------------------------------------------- enums

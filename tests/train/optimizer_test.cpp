@@ -4,7 +4,10 @@
 #include <torch/torch.h>
 
 #include "hear/error.h"
+#include "hear/io/config.h"
 #include "hear/train/metrics.h"
+#include "hear/train/trainer.h"
+#include "test_util.h"
 
 namespace hear::train {
 namespace {
@@ -76,6 +79,25 @@ TEST(Optimizer, ClipGradientsScalesToTheGlobalNorm) {
   EXPECT_NEAR(b.grad()[0].item<float>(), 0.8f, 1e-5);
   b.mutable_grad() = torch::tensor({NAN});
   EXPECT_TRUE(std::isnan(clip_gradients({a, b}, 1.0)));
+}
+
+struct OptimizerTestStage {
+  TrainerOptions train;
+  void define(io::ConfigSchema& s) { s.section("train", train); }
+};
+
+TEST(Optimizer, BetasErrorsNameTheDottedKey) {
+  OptimizerTestStage c;
+  test::expect_error_containing(
+      [&] { io::load_config_into(c, std::nullopt, {"train.optimizer.betas=[0.9]"}); },
+      {"config key 'train.optimizer.betas'", "2 values"});
+  test::expect_error_containing(
+      [&] { io::load_config_into(c, std::nullopt, {"train.optimizer.betas=[0.9, 1.0]"}); },
+      {"config key 'train.optimizer.betas'", "above the maximum"});
+  OptimizerOptions o;
+  o.betas = {0.9, 0.999, 0.5};
+  test::expect_error_containing([&] { io::validate_config(o, "train.optimizer"); },
+                                {"config key 'train.optimizer.betas'", "got 3"});
 }
 
 }  // namespace
