@@ -159,6 +159,7 @@ def iterate(preset, work, results):
     stage("hear-pretrain", cfg / "pretrain.yaml", it / "pretrain", "acoustic_model.safetensors",
           [f"tokenizer_weights={REPO / it / 'tokenizer' / 'tokenizer.safetensors'}"],
           it / "logs" / "pretrain.log")
+    ship_iteration(preset, it, mam0)
     out = results / "iteration1"
     mam1 = REPO / it / "pretrain" / "acoustic_model.safetensors"
     for task in ("esc", "sid"):
@@ -236,6 +237,51 @@ def accuracy_cell(rdir, task, setting):
 def last_mean(rows, key, n=8):
     tail = rows[-n:]
     return sum(r[key] for r in tail) / len(tail)
+
+
+def ship_iteration(preset, it, mam0):
+    """models/<name>-iter1/: tokenizer 1, MAM 1's acoustic model, their configs and MODEL.md."""
+    name = f"{MODEL_NAMES[preset]}-iter1"
+    dest = REPO / "models" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    cfg = PRESETS[preset]["configs"]
+    for src in (REPO / it / "tokenizer" / "tokenizer.safetensors",
+                REPO / it / "pretrain" / "acoustic_model.safetensors"):
+        if not (dest / src.name).exists() or sha256(dest / src.name) != sha256(src):
+            shutil.copyfile(src, dest / src.name)
+    shutil.copyfile(REPO / it / "tokenizer" / "config.yaml", dest / "tokenizer_train.yaml")
+    shutil.copyfile(REPO / it / "pretrain" / "config.yaml", dest / "pretrain.yaml")
+    shutil.copyfile(cfg / "model.yaml", dest / "model.yaml")
+    tok, mam = csv_rows(REPO / it / "tokenizer" / "metrics.csv"), metrics(it / "pretrain")
+    files = sorted(p for p in dest.iterdir() if p.is_file() and p.name != "MODEL.md")
+    size = sum(p.stat().st_size for p in files)
+    lines = [
+        f"# {name}", "",
+        f"Iteration 1 of the BEATs-style self-distillation of `scripts/reproduce.sh --preset {preset} "
+        "--stages iterate` (issue 14), the same architecture as "
+        f"`models/{MODEL_NAMES[preset]}` (width 128, 4 layers; `model.yaml`):", "",
+        f"- **tokenizer 1** (`tokenizer_train.yaml`): {tok[-1]['step']:.0f} steps x 16 six-second "
+        "blocks of pretrain-local with `teacher.kind: hear`, distilling the final-layer features of "
+        f"MAM 0's acoustic model (`{mam0.relative_to(REPO)}`). Last 8 report intervals: "
+        f"reconstruction {last_mean(tok, 'reconstruction'):.4f}, distillation "
+        f"{last_mean(tok, 'distillation'):.4f}, hard codes used per batch "
+        f"{last_mean(tok, 'codes_used'):.0f} of 1024, soft perplexity "
+        f"{last_mean(tok, 'perplexity'):.0f}.",
+        f"- **MAM 1** (`pretrain.yaml`, MAM 0's config on tokenizer 1): {mam[-1]['step']} steps x 16 "
+        f"blocks, 40 % masking; MAM loss {last_mean(mam, 'loss'):.4f}, masked accuracy "
+        f"{last_mean(mam, 'masked_acc'):.4f} (last 8 report intervals; first: "
+        f"{mam[0]['masked_acc']:.4f}). Masked accuracy is not comparable with MAM 0's: the "
+        "targets are another tokenizer's codes.",
+        "- downstream (Base on esc-local and sid-local against iteration 0 and Scratch): "
+        "`results/cpu/iteration1/iteration.md`.", "",
+        f"Fine-tune: `hear-finetune --config models/{MODEL_NAMES[preset]}/finetune.yaml "
+        f"pretrained=models/{name}/acoustic_model.safetensors data.format=... data.root=...`.", "",
+        f"## Files ({size / 1e6:.2f} MB)", "", "| file | bytes | SHA-256 |", "|---|---|---|"]
+    lines += [f"| {p.name} | {p.stat().st_size} | `{sha256(p)}` |" for p in files]
+    (dest / "MODEL.md").write_text("\n".join(lines) + "\n")
+    if size > 10e6:
+        sys.exit(f"reproduce: {dest} is {size / 1e6:.1f} MB (> 10 MB)")
+    log(f"shipped {dest} ({size / 1e6:.2f} MB)")
 
 
 def model_arch(model_yaml):
