@@ -9,11 +9,13 @@
 
 namespace hear::models {
 std::string LoadReport::summary() const {
+  // Weights of another architecture differ in hundreds of keys: the first few say what is wrong.
+  constexpr size_t kShown = 8;
   std::string out;
   auto add = [&](const char* what, const std::vector<std::string>& keys) {
     if (keys.empty()) return;
     out += (out.empty() ? "" : "; ") + std::to_string(keys.size()) + " " + what + ": " +
-           util::join(keys);
+           util::join(keys, ", ", kShown);
   };
   add("missing", missing);
   add("unexpected", unexpected);

@@ -45,6 +45,13 @@ TEST(Weights, SaveLoadAndDiagnostics) {
       EXPECT_NE(msg.find(needle), std::string::npos) << msg;
     }
   }
+  // Another architecture's weights: each list stops after 8 keys and counts the rest.
+  LoadReport many;
+  for (int i = 0; i < 300; ++i) many.unexpected.push_back("other.layer" + std::to_string(i));
+  const std::string summary = many.summary();
+  EXPECT_NE(summary.find("300 unexpected: other.layer0, "), std::string::npos) << summary;
+  EXPECT_NE(summary.find("other.layer7, ... (292 more)"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("other.layer8"), std::string::npos) << summary;
   broken["task_model.pos_embed"] = state.at("task_model.pos_embed");
   LoadOptions lenient;
   lenient.allow_missing = true;
