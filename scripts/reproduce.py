@@ -168,58 +168,84 @@ def iterate(preset, work, results):
     iteration_table(preset, work, it, results)
 
 
-# Pre-training variants of the cpu preset (issue 14: why Base does not beat Scratch on esc / sid):
-# each is MAM 0's stage 2 (same tokenizer 0, data, steps and seed) with its overrides, then Base
-# fine-tuned on esc-local and sid-local exactly as in the grid.
+# Investigation trials of the cpu preset (issue 14: why Base does not beat Scratch on esc / sid).
+# A trial either pre-trains its own MAM (`pretrain`: MAM 0's stage 2, same tokenizer 0, data,
+# steps and seed, plus these overrides) or reuses MAM 0, then fine-tunes `setting` (default base)
+# with the grid's schedule plus `finetune` overrides on `tasks` (default esc and sid).
 TRIALS = {
     "cpu": {
-        "mask65": {"pretrain": ["model.mask_rate=0.655"],
-                   "what": "65.5 % masking (the reference's effective rate) instead of 40 %"},
+        "scratch_no_spectrum": {
+            "setting": "scratch", "finetune": ["model.use_spectrogram=false"],
+            "what": "Scratch without the spectrum branch (the pair of w/o Spectrum: is pre-training "
+                    "worth anything to the acoustic path alone?)"},
+        "frozen_random_no_spectrum": {
+            "setting": "scratch", "tasks": ["esc"],
+            "finetune": ["model.use_spectrogram=false", "model.freeze_acoustic_model=true"],
+            "what": "a frozen random acoustic model, no spectrum branch: the task model on random "
+                    "features"},
+        "frozen_mam0_no_spectrum": {
+            "setting": "transfer", "tasks": ["esc"], "finetune": ["model.use_spectrogram=false"],
+            "what": "frozen MAM 0, no spectrum branch: a probe of the pre-trained features"},
+        "mask65": {"pretrain": ["model.mask_rate=0.655"], "tasks": ["esc"],
+                   "what": "MAM with 65.5 % masking (the reference's effective rate) instead of "
+                           "40 %, then Base"},
     },
 }
 
 
 def trials(preset, work, results, names):
+    name0 = MODEL_NAMES[preset]
     tokenizer = REPO / work / "tokenizer" / "tokenizer.safetensors"
-    if not tokenizer.exists():
-        tokenizer = REPO / "models" / MODEL_NAMES[preset] / "tokenizer.safetensors"  # the shipped one
+    mam0 = REPO / work / "pretrain" / "acoustic_model.safetensors"
+    if not mam0.exists():  # the shipped iteration 0
+        tokenizer = REPO / "models" / name0 / "tokenizer.safetensors"
+        mam0 = REPO / "models" / name0 / "acoustic_model.safetensors"
     cfg = PRESETS[preset]["configs"]
     for name in names:
         if name not in TRIALS.get(preset, {}):
             sys.exit(f"reproduce: unknown trial '{name}' (known: {', '.join(TRIALS.get(preset, {}))})")
         trial, tw = TRIALS[preset][name], work / "trials" / name
-        stage("hear-pretrain", cfg / "pretrain.yaml", tw / "pretrain", "acoustic_model.safetensors",
-              [f"tokenizer_weights={tokenizer}", *trial["pretrain"]], tw / "logs" / "pretrain.log")
         out = results / "trials" / name
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / tw / "pretrain" / "metrics.csv", out / "pretrain_metrics.csv")
-        mam = REPO / tw / "pretrain" / "acoustic_model.safetensors"
-        for task in ("esc", "sid"):
+        mam = mam0
+        if "pretrain" in trial:
+            stage("hear-pretrain", cfg / "pretrain.yaml", tw / "pretrain",
+                  "acoustic_model.safetensors", [f"tokenizer_weights={tokenizer}", *trial["pretrain"]],
+                  tw / "logs" / "pretrain.log")
+            shutil.copyfile(REPO / tw / "pretrain" / "metrics.csv", out / "pretrain_metrics.csv")
+            mam = REPO / tw / "pretrain" / "acoustic_model.safetensors"
+        for task in trial.get("tasks", ["esc", "sid"]):
             for seed in PRESETS[preset]["tasks"][task]["seeds"]:
-                finetune_run(preset, tw, out, task, "base", seed, mam)
+                finetune_run(preset, tw, out, task, trial.get("setting", "base"), seed, mam,
+                             trial.get("finetune", []))
     trials_table(preset, results)
 
 
 def trials_table(preset, results):
     mam0 = csv_rows(results / "pretrain_metrics.csv")
-    lines = [f"# Pre-training variants ({preset} preset)", "",
-             "Each variant is MAM 0's stage 2 (tokenizer 0, pretrain-local, 2,500 steps, seed 0) with "
-             "one change, then Base fine-tuned exactly as in the grid. Accuracy %, mean +- std over "
-             "the 5 esc-local folds / 3 sid-local seeds; masked accuracy: mean of the last 8 report "
-             "intervals.", "",
-             "| pre-training | change | masked acc | esc-local Base | sid-local Base |",
-             "|---|---|---|---|---|",
-             f"| MAM 0 (the grid's) | - | {last_mean(mam0, 'masked_acc'):.4f} | "
-             f"{accuracy_cell(results, 'esc', 'base')} | {accuracy_cell(results, 'sid', 'base')} |"]
+    lines = [f"# Investigation trials ({preset} preset)", "",
+             "Written by `scripts/reproduce.sh --preset " + preset + " --stages trials`. The grid's "
+             "settings first (MAM 0: 40 % masking, masked accuracy "
+             f"{last_mean(mam0, 'masked_acc'):.4f}), then each trial: a fine-tuning variant on MAM 0, "
+             "or a MAM pre-trained with one change (its masked accuracy: mean of the last 8 report "
+             "intervals), fine-tuned with the grid's schedule. Accuracy %, mean +- std over the 5 "
+             "esc-local folds / 3 sid-local seeds.", "",
+             "| run | what | esc-local | sid-local |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        lines.append(f"| grid: {setting} | Table IV setting | {accuracy_cell(results, 'esc', setting)} "
+                     f"| {accuracy_cell(results, 'sid', setting)} |")
     for name, trial in TRIALS.get(preset, {}).items():
         out = results / "trials" / name
-        if not (out / "pretrain_metrics.csv").exists():
+        if not (out / "runs").exists():
             continue
-        acc = last_mean(csv_rows(out / "pretrain_metrics.csv"), "masked_acc")
-        lines.append(f"| {name} | {trial['what']} | {acc:.4f} | {accuracy_cell(out, 'esc', 'base')} "
-                     f"| {accuracy_cell(out, 'sid', 'base')} |")
-    lines.append(f"| Scratch | no pre-training | | {accuracy_cell(results, 'esc', 'scratch')} | "
-                 f"{accuracy_cell(results, 'sid', 'scratch')} |")
+        what = trial["what"]
+        if (out / "pretrain_metrics.csv").exists():
+            acc = last_mean(csv_rows(out / "pretrain_metrics.csv"), "masked_acc")
+            what += f" (masked accuracy {acc:.4f})"
+        setting = trial.get("setting", "base")
+        lines.append(f"| {name} | {what} | {accuracy_cell(out, 'esc', setting)} | "
+                     f"{accuracy_cell(out, 'sid', setting)} |")
+    (results / "trials").mkdir(parents=True, exist_ok=True)
     (results / "trials" / "trials.md").write_text("\n".join(lines) + "\n")
     log(f"wrote {results / 'trials' / 'trials.md'}")
 
@@ -431,7 +457,7 @@ def result_path(results, task, setting, seed):
     return results / "runs" / f"{task}__{setting}__seed{seed}.json"
 
 
-def finetune_run(preset, work, results, task, setting, seed, pretrained):
+def finetune_run(preset, work, results, task, setting, seed, pretrained, extra=()):
     spec = PRESETS[preset]["tasks"][task]
     out = result_path(results, task, setting, seed)
     if out.exists():
@@ -439,7 +465,8 @@ def finetune_run(preset, work, results, task, setting, seed, pretrained):
     run_dir = REPO / work / "finetune" / f"{task}__{setting}__seed{seed}"
     config = (PRESETS[preset]["configs"] / "finetune.yaml" if "config" not in spec
               else REPO / "configs" / spec["config"])
-    args = [*spec["args"], f"setting={setting}", f"train.seed={seed}", f"pretrained={pretrained}"]
+    args = [*spec["args"], f"setting={setting}", f"train.seed={seed}", f"pretrained={pretrained}",
+            *extra]
     log_file = work / "logs" / f"finetune__{task}__{setting}__seed{seed}.log"
     if (run_dir / "checkpoints").exists() or (run_dir / "fold1" / "checkpoints").exists():
         cmd = [BIN / "hear-finetune", "--resume", run_dir]
@@ -554,9 +581,8 @@ def main():
                     help="comma-separated subset of data,pretrain,ship,grid,tables; also "
                          "'iterate' (not by default): tokenizer 1 distilled from MAM 0 "
                          "(teacher.kind hear) -> MAM 1 -> Base on esc and sid; and "
-                         "'trials' (not by default): the pre-training variants of --trials")
-    ap.add_argument("--trials", default="mask65",
-                    help="trials: comma-separated names of TRIALS (default: mask65)")
+                         "'trials' (not by default): the investigation runs of --trials")
+    ap.add_argument("--trials", help="trials: comma-separated names of TRIALS (default: all)")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
     ap.add_argument("--tasks", help="grid: only these tasks (comma-separated: esc,sid,gscv2,gscv1)")
     ap.add_argument("--settings", help="grid: only these settings (comma-separated)")
@@ -584,7 +610,8 @@ def main():
     if "iterate" in stages:
         iterate(a.preset, work, results)
     if "trials" in stages:
-        trials(a.preset, work, results, a.trials.split(","))
+        trials(a.preset, work, results,
+               a.trials.split(",") if a.trials else list(TRIALS.get(a.preset, {})))
     if "tables" in stages:
         results.mkdir(parents=True, exist_ok=True)
         rows = table4(a.preset, results)
