@@ -122,8 +122,20 @@ def build_sets():
             REPO / "runs" / "reproduce" / "logs" / f"build_{name}.log")
 
 
-def pretrain_stages(preset, work):
+def pretrain_stages(preset, work, use_shipped=True):
     cfg = PRESETS[preset]["configs"]
+    # Weights committed by an earlier run (models/<name>/) are used as they are: on a fresh clone
+    # the grid continues from them instead of pre-training again.
+    shipped = REPO / "models" / MODEL_NAMES.get(preset, "-")
+    for s, export in [("tokenizer", "tokenizer.safetensors"),
+                      ("pretrain", "acoustic_model.safetensors")]:
+        run_dir = REPO / work / s
+        if use_shipped and (shipped / export).exists() and not (run_dir / export).exists() and \
+                not (run_dir / "checkpoints").exists():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shipped / export, run_dir / export)
+            (run_dir / "SHIPPED").write_text(f"copied from {shipped / export}\n")
+            log(f"{s}: the shipped {(shipped / export).relative_to(REPO)}")
     t = stage("hear-tokenizer-train", cfg / "tokenizer.yaml", work / "tokenizer",
               "tokenizer.safetensors", [], work / "logs" / "tokenizer.log")
     t += stage("hear-pretrain", cfg / "pretrain.yaml", work / "pretrain", "acoustic_model.safetensors",
@@ -386,6 +398,9 @@ def ship(preset, work):
     """models/<name>/: the acoustic model and tokenizer, their config, finetune.yaml, MODEL.md."""
     name = MODEL_NAMES[preset]
     dest = REPO / "models" / name
+    if (REPO / work / "pretrain" / "SHIPPED").exists():
+        log(f"{dest.relative_to(REPO)}: kept (stages 1+2 came from it)")
+        return
     dest.mkdir(parents=True, exist_ok=True)
     acoustic = REPO / work / "pretrain" / "acoustic_model.safetensors"
     tokenizer = REPO / work / "tokenizer" / "tokenizer.safetensors"
@@ -564,14 +579,24 @@ def status(preset, work, results):
     times = [json.load(open(result_path(results, *r)))["wall_s"] for r in done]
     for s, e in [("tokenizer", "tokenizer.safetensors"), ("pretrain", "acoustic_model.safetensors")]:
         p = REPO / work / s
+        shipped = REPO / "models" / MODEL_NAMES.get(preset, "-") / e
         state = "done" if (p / e).exists() else (
-            "interrupted (resumable)" if (p / "checkpoints").exists() else "not started")
+            "interrupted (resumable)" if (p / "checkpoints").exists() else
+            f"shipped ({shipped.relative_to(REPO)}; rerun not needed)" if shipped.exists() else
+            "not started")
         print(f"stage {s}: {state}")
     eta = statistics.mean(times) * len(todo) if times else None
     print(f"fine-tuning grid: {len(done)} of {len(done) + len(todo)} runs done"
           + (f", ETA {eta / 60:.0f} min" if eta else ""))
     for r in todo[:8]:
         print("  to do:", *r)
+    # The optional stages (--stages iterate, trials): finished fine-tuning results per folder.
+    seeds = {t: len(spec["seeds"]) for t, spec in PRESETS[preset]["tasks"].items()}
+    for label, folder, tasks in [("iterate", results / "iteration1", ["esc", "sid"])] + [
+            (f"trial {n}", results / "trials" / n, t.get("tasks", ["esc", "sid"]))
+            for n, t in TRIALS.get(preset, {}).items()]:
+        done = len(list((folder / "runs").glob("*.json"))) if (folder / "runs").exists() else 0
+        print(f"{label}: {done} of {sum(seeds[t] for t in tasks)} fine-tuning runs done")
 
 
 def main():
@@ -584,6 +609,9 @@ def main():
                          "'trials' (not by default): the investigation runs of --trials")
     ap.add_argument("--trials", help="trials: comma-separated names of TRIALS (default: all)")
     ap.add_argument("--status", action="store_true", help="print progress and exit")
+    ap.add_argument("--pretrain-again", action="store_true",
+                    help="run stages 1+2 even when models/<name>/ holds committed weights (which "
+                         "are otherwise used as they are)")
     ap.add_argument("--tasks", help="grid: only these tasks (comma-separated: esc,sid,gscv2,gscv1)")
     ap.add_argument("--settings", help="grid: only these settings (comma-separated)")
     a = ap.parse_args()
@@ -598,7 +626,7 @@ def main():
     if "data" in stages:
         build_sets()
     if "pretrain" in stages:
-        pretrain_stages(a.preset, work)
+        pretrain_stages(a.preset, work, use_shipped=not a.pretrain_again)
     pretrained = REPO / work / "pretrain" / "acoustic_model.safetensors"
     if "ship" in stages and a.preset in MODEL_NAMES:
         ship(a.preset, work)
